@@ -1,0 +1,143 @@
+//! What both Spin components share: the database adapter over `spin_sdk::pg`, the
+//! instance's shared connection, configuration from Spin variables, and the conversion
+//! between Spin's request/response and the core's [`keemu::http::Request`]/[`Response`].
+//!
+//! Everything that decides behaviour lives in the `keemu` crate; this crate only talks to
+//! the host.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use keemu::db::address::with_connect_timeout;
+use keemu::db::{Connection, Connector, Database, Row, SharedConnection};
+use keemu::http::{MAX_BODY_BYTES, Request, Response};
+use spin_sdk::pg::{self, ParameterValue, PgError};
+
+/// The database timeout when `db_timeout_ms` is unset or invalid.
+pub const DEFAULT_DB_TIMEOUT_MS: u64 = 2000;
+
+/// Opens connections through Spin's outbound PostgreSQL interface.
+pub struct SpinConnector {
+    address: String,
+}
+
+impl SpinConnector {
+    pub fn new(address: String) -> SpinConnector {
+        SpinConnector { address }
+    }
+}
+
+impl Connector for SpinConnector {
+    type Conn = SpinConnection;
+
+    async fn open(&self) -> Result<SpinConnection, PgError> {
+        pg::Connection::open(self.address.as_str())
+            .await
+            .map(SpinConnection)
+            .map_err(host_error)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        spin_sdk::time::sleep(duration).await;
+    }
+}
+
+/// A connection from Spin's pool.
+pub struct SpinConnection(pg::Connection);
+
+impl Connection for SpinConnection {
+    async fn query(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, PgError> {
+        let mut result = self
+            .0
+            .query(sql, params.to_vec())
+            .await
+            .map_err(host_error)?;
+        let columns: Rc<[String]> = result.columns().iter().map(|c| c.name.clone()).collect();
+        let mut rows = Vec::new();
+        while let Some(values) = result.rows().next().await {
+            rows.push(Row::new(Rc::clone(&columns), values));
+        }
+        result.result().await.map_err(host_error)?;
+        Ok(rows)
+    }
+
+    async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, PgError> {
+        self.0
+            .execute(sql, params.to_vec())
+            .await
+            .map_err(host_error)
+    }
+
+    fn abandon(self) {
+        // The host pool would take this connection back inside its transaction; send the
+        // ROLLBACK from a task of its own, which outlives the request that dropped it.
+        spin_sdk::wasip3::spawn(async move {
+            let _ = self.0.execute("ROLLBACK", Vec::<ParameterValue>::new()).await;
+        });
+    }
+}
+
+fn host_error(error: pg::Error) -> PgError {
+    match error {
+        pg::Error::PgError(e) => e,
+        pg::Error::Decode(message) => PgError::ValueConversionFailed(message),
+    }
+}
+
+thread_local! {
+    /// The connection this component instance shares between its requests.
+    static SHARED: Rc<SharedConnection<SpinConnection>> = SharedConnection::new();
+}
+
+/// Reads a Spin variable; `None` when unset or empty.
+pub async fn variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name)
+        .await
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// `db_timeout_ms` as a duration (1 ms to 60 s; the default otherwise).
+pub async fn db_timeout() -> Duration {
+    let ms = variable("db_timeout_ms")
+        .await
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| (1..=60_000).contains(ms))
+        .unwrap_or(DEFAULT_DB_TIMEOUT_MS);
+    Duration::from_millis(ms)
+}
+
+/// The request's database: the instance's shared connection (opened on first use) and
+/// dedicated connections for transactions, all bounded by `db_timeout_ms`.
+pub async fn database() -> Database<SpinConnector> {
+    let timeout = db_timeout().await;
+    let address = variable("database_url").await.unwrap_or_default();
+    let address = with_connect_timeout(&address, timeout.as_millis() as u64);
+    Database::new(SpinConnector::new(address), SHARED.with(Rc::clone), timeout)
+}
+
+/// Spin's request with its body read: at most `MAX_BODY_BYTES + 1` bytes are kept, so a
+/// larger body is recognised (413) without being held in memory. `None` if the body could
+/// not be read.
+pub async fn read_request(request: spin_sdk::http::Request) -> Option<Request> {
+    let (parts, mut body) = request.into_parts();
+    let mut buffer = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        if let Ok(data) = frame.into_data() {
+            let room = MAX_BODY_BYTES + 1 - buffer.len();
+            buffer.extend_from_slice(&data[..data.len().min(room)]);
+            if buffer.len() > MAX_BODY_BYTES {
+                break;
+            }
+        }
+    }
+    Some(http::Request::from_parts(parts, Bytes::from(buffer)))
+}
+
+/// The core's response as Spin's.
+pub fn into_spin_response(response: Response) -> http::Response<Full<Bytes>> {
+    response.map(|body| Full::new(Bytes::from(body)))
+}

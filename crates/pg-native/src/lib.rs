@@ -1,0 +1,14 @@
+//! Native stand-ins for what Spin's host provides, for tests and tools that run outside Spin.
+//!
+//! - [`adapter`]: [`keemu::db::Connector`] over deadpool-postgres/tokio-postgres, the crates
+//!   Spin's host uses, with the host's pool settings and its parameter/value conversions.
+//!   It records every statement sent, so tests can count statements per request.
+//! - [`migrate`]: applies `migrations/` with refinery.
+//! - [`testing`]: a fresh, migrated database per test.
+
+pub mod adapter;
+pub mod migrate;
+pub mod testing;
+
+pub use adapter::{NativeConnection, NativeConnector, StatementLog};
+pub use refinery;

@@ -1,0 +1,243 @@
+//! Typed database errors.
+//!
+//! Host errors are classified once, here. Nothing in a [`DbError`] carries SQL text, a
+//! connection string, a value from a row or the server's message: only SQLSTATE codes,
+//! constraint and column names, so a `DbError` is safe to log.
+
+use std::fmt;
+
+use spin_sdk::pg::{PgError, QueryError};
+
+/// Why the database could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Opening a connection failed (refused, unreachable, authentication, pool).
+    ConnectionFailed,
+    /// A connection broke while in use (closed, I/O error, server shutting down).
+    ConnectionLost,
+    /// The call did not finish within the configured timeout.
+    Timeout,
+}
+
+impl Unavailable {
+    /// A stable name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unavailable::ConnectionFailed => "connection_failed",
+            Unavailable::ConnectionLost => "connection_lost",
+            Unavailable::Timeout => "timeout",
+        }
+    }
+}
+
+/// A database error, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbError {
+    /// The database cannot be reached or did not answer in time (HTTP 503).
+    Unavailable(Unavailable),
+    /// SQLSTATE 23505: a unique constraint or index rejected the write (HTTP 409).
+    UniqueViolation { constraint: Option<String> },
+    /// SQLSTATE 23503: a foreign key rejected the write.
+    ForeignKeyViolation { constraint: Option<String> },
+    /// SQLSTATE 23514: a CHECK constraint rejected the write.
+    CheckViolation { constraint: Option<String> },
+    /// SQLSTATE 40001 / 40P01: the transaction lost a race and may be retried.
+    SerializationFailure,
+    /// Any other error reported by the server, by SQLSTATE.
+    Server { sqlstate: String },
+    /// The host refused a parameter or could not convert a value (a bug in the SQL or types).
+    Client { kind: &'static str },
+    /// A row could not be decoded into the expected Rust type.
+    Decode { column: String, problem: String },
+}
+
+impl DbError {
+    /// Classifies an error reported by the host.
+    pub fn from_host(error: &PgError) -> DbError {
+        match error {
+            PgError::ConnectionFailed(_) => DbError::Unavailable(Unavailable::ConnectionFailed),
+            PgError::QueryFailed(QueryError::Text(text)) if is_type_error_text(text) => {
+                DbError::Client {
+                    kind: "type_mismatch",
+                }
+            }
+            PgError::QueryFailed(QueryError::Text(_)) => {
+                DbError::Unavailable(Unavailable::ConnectionLost)
+            }
+            PgError::QueryFailed(QueryError::DbError(db)) => {
+                let constraint = db
+                    .extras
+                    .iter()
+                    .find(|(key, _)| key == "constraint")
+                    .map(|(_, value)| value.clone());
+                match db.code.as_str() {
+                    "23505" => DbError::UniqueViolation { constraint },
+                    "23503" => DbError::ForeignKeyViolation { constraint },
+                    "23514" => DbError::CheckViolation { constraint },
+                    "40001" | "40P01" => DbError::SerializationFailure,
+                    code if is_connection_sqlstate(code) => {
+                        DbError::Unavailable(Unavailable::ConnectionLost)
+                    }
+                    code => DbError::Server {
+                        sqlstate: code.to_owned(),
+                    },
+                }
+            }
+            PgError::BadParameter(_) => DbError::Client {
+                kind: "bad_parameter",
+            },
+            PgError::ValueConversionFailed(_) => DbError::Client {
+                kind: "value_conversion_failed",
+            },
+            PgError::Other(_) => DbError::Client { kind: "other" },
+        }
+    }
+
+    /// Whether this error means the connection it happened on must not be used again.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(self, DbError::Unavailable(_))
+    }
+
+    /// The SQLSTATE, where the server reported one that is kept.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            DbError::UniqueViolation { .. } => Some("23505"),
+            DbError::ForeignKeyViolation { .. } => Some("23503"),
+            DbError::CheckViolation { .. } => Some("23514"),
+            DbError::SerializationFailure => Some("40001"),
+            DbError::Server { sqlstate } => Some(sqlstate),
+            _ => None,
+        }
+    }
+
+    /// The constraint that rejected a write, if any.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            DbError::UniqueViolation { constraint }
+            | DbError::ForeignKeyViolation { constraint }
+            | DbError::CheckViolation { constraint } => constraint.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A stable name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DbError::Unavailable(reason) => reason.as_str(),
+            DbError::UniqueViolation { .. } => "unique_violation",
+            DbError::ForeignKeyViolation { .. } => "foreign_key_violation",
+            DbError::CheckViolation { .. } => "check_violation",
+            DbError::SerializationFailure => "serialization_failure",
+            DbError::Server { .. } => "server_error",
+            DbError::Client { kind } => kind,
+            DbError::Decode { .. } => "decode_error",
+        }
+    }
+}
+
+/// `QueryError::Text` is the host's `{:?}` of a tokio-postgres error. Most kinds mean the
+/// connection failed (Closed, Io, ...), but a parameter or column whose Rust type does not
+/// suit the PostgreSQL type is reported the same way; that is a bug in a statement, not a
+/// reason to discard the connection.
+fn is_type_error_text(text: &str) -> bool {
+    ["kind: ToSql", "kind: FromSql", "kind: Column", "kind: Parameters", "kind: RowCount"]
+        .iter()
+        .any(|kind| text.contains(kind))
+}
+
+/// SQLSTATEs that mean the session is gone: class 08 (connection exception) and the
+/// operator-intervention codes for shutdown (57P01, 57P02, 57P03).
+fn is_connection_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Unavailable(reason) => write!(f, "database unavailable: {}", reason.as_str()),
+            DbError::Decode { column, problem } => {
+                write!(f, "cannot decode column `{column}`: {problem}")
+            }
+            other => {
+                write!(f, "database error: {}", other.kind())?;
+                if let Some(code) = other.sqlstate() {
+                    write!(f, " (SQLSTATE {code})")?;
+                }
+                if let Some(constraint) = other.constraint() {
+                    write!(f, " on `{constraint}`")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spin_sdk::pg::DbError as HostDbError;
+
+    fn server(code: &str, constraint: Option<&str>) -> PgError {
+        PgError::QueryFailed(QueryError::DbError(HostDbError {
+            as_text: "db error: secret value 'x@y.z'".into(),
+            severity: "ERROR".into(),
+            code: code.into(),
+            message: "duplicate key value violates unique constraint".into(),
+            detail: Some("Key (email)=(x@y.z) already exists.".into()),
+            extras: constraint
+                .map(|c| vec![("constraint".to_owned(), c.to_owned())])
+                .unwrap_or_default(),
+        }))
+    }
+
+    #[test]
+    fn classifies_host_errors() {
+        assert_eq!(
+            DbError::from_host(&server("23505", Some("uq_users_email"))),
+            DbError::UniqueViolation {
+                constraint: Some("uq_users_email".into())
+            }
+        );
+        assert_eq!(
+            DbError::from_host(&PgError::ConnectionFailed("refused".into())),
+            DbError::Unavailable(Unavailable::ConnectionFailed)
+        );
+        assert_eq!(
+            DbError::from_host(&PgError::QueryFailed(QueryError::Text(
+                "Error { kind: Closed, cause: None }".into()
+            ))),
+            DbError::Unavailable(Unavailable::ConnectionLost)
+        );
+        assert_eq!(
+            DbError::from_host(&server("57P01", None)),
+            DbError::Unavailable(Unavailable::ConnectionLost)
+        );
+        assert_eq!(
+            DbError::from_host(&server("22012", None)),
+            DbError::Server {
+                sqlstate: "22012".into()
+            }
+        );
+        assert_eq!(
+            DbError::from_host(&PgError::QueryFailed(QueryError::Text(
+                "Error { kind: ToSql(0), cause: Some(WrongType { postgres: Int4, rust: \"i64\" }) }".into()
+            ))),
+            DbError::Client {
+                kind: "type_mismatch"
+            }
+        );
+        assert!(matches!(
+            DbError::from_host(&PgError::BadParameter("x".into())),
+            DbError::Client { .. }
+        ));
+    }
+
+    #[test]
+    fn display_never_carries_server_text() {
+        let shown = DbError::from_host(&server("23505", Some("uq_users_email"))).to_string();
+        assert!(!shown.contains("x@y.z"), "{shown}");
+        assert!(shown.contains("23505") && shown.contains("uq_users_email"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Rows decoded by column name, with errors that say which column and what went wrong.
+
+use std::rc::Rc;
+
+use spin_sdk::pg::{DbValue, Decode};
+
+use super::error::DbError;
+
+/// One result row: the column names of its statement and its values, in order.
+#[derive(Clone)]
+pub struct Row {
+    columns: Rc<[String]>,
+    values: Vec<DbValue>,
+}
+
+impl Row {
+    /// Builds a row; `values` is in the order of `columns`.
+    pub fn new(columns: Rc<[String]>, values: Vec<DbValue>) -> Row {
+        Row { columns, values }
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The raw value of a column.
+    pub fn value(&self, column: &str) -> Result<&DbValue, DbError> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| DbError::Decode {
+                column: column.to_owned(),
+                problem: "no such column in the result".to_owned(),
+            })
+    }
+
+    /// A non-null column: a missing column, a NULL or a value of another type is an error.
+    pub fn get<T: Decode>(&self, column: &str) -> Result<T, DbError> {
+        let value = self.value(column)?;
+        if matches!(value, DbValue::DbNull) {
+            return Err(DbError::Decode {
+                column: column.to_owned(),
+                problem: "unexpected NULL".to_owned(),
+            });
+        }
+        decode(column, value)
+    }
+
+    /// A nullable column: NULL becomes `None`.
+    pub fn get_opt<T: Decode>(&self, column: &str) -> Result<Option<T>, DbError> {
+        match self.value(column)? {
+            DbValue::DbNull => Ok(None),
+            value => decode(column, value).map(Some),
+        }
+    }
+}
+
+/// Shows column names and value kinds, never values (they may be personal data).
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.columns
+                    .iter()
+                    .zip(self.values.iter().map(value_kind)),
+            )
+            .finish()
+    }
+}
+
+fn decode<T: Decode>(column: &str, value: &DbValue) -> Result<T, DbError> {
+    T::decode(value).map_err(|_| DbError::Decode {
+        column: column.to_owned(),
+        problem: format!(
+            "type mismatch: cannot read a {} value as {}",
+            value_kind(value),
+            std::any::type_name::<T>()
+        ),
+    })
+}
+
+/// The name of a value's variant, never its content (values may be personal data).
+pub fn value_kind(value: &DbValue) -> &'static str {
+    match value {
+        DbValue::Boolean(_) => "boolean",
+        DbValue::Int8(_) => "int8",
+        DbValue::Int16(_) => "int16",
+        DbValue::Int32(_) => "int32",
+        DbValue::Int64(_) => "int64",
+        DbValue::Floating32(_) => "floating32",
+        DbValue::Floating64(_) => "floating64",
+        DbValue::Str(_) => "str",
+        DbValue::Binary(_) => "binary",
+        DbValue::Date(_) => "date",
+        DbValue::Time(_) => "time",
+        DbValue::Datetime(_) => "datetime",
+        DbValue::Timestamp(_) => "timestamp",
+        DbValue::Uuid(_) => "uuid",
+        DbValue::Jsonb(_) => "jsonb",
+        DbValue::Decimal(_) => "decimal",
+        DbValue::RangeInt32(_) => "range-int32",
+        DbValue::RangeInt64(_) => "range-int64",
+        DbValue::RangeDecimal(_) => "range-decimal",
+        DbValue::ArrayInt32(_) => "array-int32",
+        DbValue::ArrayInt64(_) => "array-int64",
+        DbValue::ArrayDecimal(_) => "array-decimal",
+        DbValue::ArrayStr(_) => "array-str",
+        DbValue::Interval(_) => "interval",
+        DbValue::DbNull => "null",
+        DbValue::Unsupported(_) => "unsupported",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row::new(
+            Rc::from(vec!["id".to_owned(), "name".to_owned(), "note".to_owned()]),
+            vec![
+                DbValue::Int64(7),
+                DbValue::Str("Ada".into()),
+                DbValue::DbNull,
+            ],
+        )
+    }
+
+    #[test]
+    fn decodes_by_name() {
+        let row = row();
+        assert_eq!(row.get::<i64>("id").ok(), Some(7));
+        assert_eq!(row.get::<String>("name").ok().as_deref(), Some("Ada"));
+        assert_eq!(row.get_opt::<String>("note").ok(), Some(None));
+    }
+
+    #[test]
+    fn says_what_went_wrong() {
+        let row = row();
+        let missing = row.get::<i64>("nope").unwrap_err().to_string();
+        assert!(missing.contains("`nope`") && missing.contains("no such column"), "{missing}");
+        let null = row.get::<String>("note").unwrap_err().to_string();
+        assert!(null.contains("unexpected NULL"), "{null}");
+        let mismatch = row.get::<i64>("name").unwrap_err().to_string();
+        assert!(mismatch.contains("type mismatch"), "{mismatch}");
+        assert!(!mismatch.contains("Ada"), "values never appear in errors: {mismatch}");
+        let int32 = row.get::<i32>("id").unwrap_err().to_string();
+        assert!(int32.contains("int64"), "{int32}");
+    }
+}

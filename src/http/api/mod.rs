@@ -1,0 +1,1 @@
+//! The api component: `/api/v1/...`.

@@ -1,0 +1,235 @@
+//! Errors of the HTTP API and their one mapping to responses.
+//!
+//! Every error answer is `application/problem+json` (RFC 9457) with `type`, `title`,
+//! `status` and `detail`; 422 adds `errors: [{"field","message"}]`. Details are written
+//! here or by the handlers from constants: no SQL, connection string, host error text or
+//! submitted value ever reaches a body.
+
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Response, json_response};
+use crate::db::{DbError, Unavailable};
+use crate::observability::log;
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400: the body is not valid UTF-8, not JSON, or not a JSON object.
+    BadRequest(&'static str),
+    /// 401: missing or wrong bearer token.
+    Unauthorized,
+    /// 404: no such route or resource.
+    NotFound(&'static str),
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed { allow: &'static str },
+    /// 409: the write conflicts with existing data.
+    Conflict(&'static str),
+    /// 412: `If-Match` does not match the current representation.
+    PreconditionFailed,
+    /// 413: the body is larger than allowed.
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    /// 422: one or more fields are invalid.
+    Validation(Vec<FieldError>),
+    /// 503: the database cannot be reached or did not answer in time.
+    Unavailable,
+    /// 500: anything else (logged, never described to the client).
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest(detail) | ApiError::NotFound(detail) | ApiError::Conflict(detail) => {
+                (*detail).to_owned()
+            }
+            ApiError::Unauthorized => "a valid bearer token is required".to_owned(),
+            ApiError::MethodNotAllowed { allow } => {
+                format!("this resource allows only: {allow}")
+            }
+            ApiError::PreconditionFailed => {
+                "the resource has changed since it was read (If-Match does not match its ETag)"
+                    .to_owned()
+            }
+            ApiError::PayloadTooLarge => format!(
+                "the request body must not exceed {} bytes",
+                super::MAX_BODY_BYTES
+            ),
+            ApiError::UnsupportedMediaType => {
+                "the request body must be JSON (Content-Type: application/json)".to_owned()
+            }
+            ApiError::Validation(errors) => {
+                format!("{} invalid field(s)", errors.len())
+            }
+            ApiError::Unavailable => {
+                "the database is unavailable; retry later".to_owned()
+            }
+            ApiError::Internal => "an internal error occurred".to_owned(),
+        }
+    }
+
+    /// The `application/problem+json` response for this error.
+    pub fn into_response(self) -> Response {
+        let status = self.status();
+        let mut body = json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": self.detail(),
+        });
+        if let ApiError::Validation(errors) = &self {
+            body["errors"] = json!(errors);
+        }
+        let mut response = json_response(status, &body);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// What the client is told about a unique constraint, by constraint name.
+fn conflict_detail(constraint: Option<&str>) -> &'static str {
+    match constraint {
+        Some("uq_users_email") => "a user with this email address already exists",
+        _ => "the request conflicts with existing data",
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> ApiError {
+        match &error {
+            DbError::Unavailable(reason) => {
+                if *reason == Unavailable::Timeout {
+                    log::warn("database_timeout", json!({}));
+                }
+                ApiError::Unavailable
+            }
+            DbError::UniqueViolation { constraint } => {
+                ApiError::Conflict(conflict_detail(constraint.as_deref()))
+            }
+            other => {
+                log::error(
+                    "database_error",
+                    json!({
+                        "error_kind": other.kind(),
+                        "sqlstate": other.sqlstate(),
+                        "constraint": other.constraint(),
+                        "error": other.to_string(),
+                    }),
+                );
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(response: &Response) -> serde_json::Value {
+        serde_json::from_slice(response.body()).unwrap()
+    }
+
+    #[test]
+    fn problem_json_shape() {
+        let response = ApiError::Validation(vec![FieldError::new("email", "invalid")]).into_response();
+        assert_eq!(response.status(), 422);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = body(&response);
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["type"], "about:blank");
+        assert_eq!(body["title"], "Unprocessable Entity");
+        assert_eq!(body["errors"][0]["field"], "email");
+    }
+
+    #[test]
+    fn headers_per_error() {
+        let r = ApiError::Unauthorized.into_response();
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let r = ApiError::MethodNotAllowed { allow: "GET, HEAD" }.into_response();
+        assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");
+        let r = ApiError::Unavailable.into_response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn database_errors_map_to_statuses() {
+        assert_eq!(
+            ApiError::from(DbError::Unavailable(Unavailable::ConnectionFailed)),
+            ApiError::Unavailable
+        );
+        assert_eq!(
+            ApiError::from(DbError::UniqueViolation {
+                constraint: Some("uq_users_email".into())
+            })
+            .status(),
+            409
+        );
+        assert_eq!(
+            ApiError::from(DbError::Server {
+                sqlstate: "42601".into()
+            }),
+            ApiError::Internal
+        );
+    }
+}

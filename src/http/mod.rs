@@ -1,0 +1,47 @@
+//! HTTP handling, independent of the host.
+//!
+//! The components convert Spin's request into [`Request`] (body read up to
+//! [`MAX_BODY_BYTES`] + 1 bytes) and send back the [`Response`] these handlers return.
+//!
+//! - [`error`]: [`ApiError`], the one place where errors become HTTP responses
+//!   (`application/problem+json`, RFC 9457).
+//! - [`health`]: the health component's routes.
+//! - [`api`]: the api component's routes (`/api/v1/...`).
+//! - [`json`]: request bodies (content type, size, UTF-8, JSON object).
+//! - [`served`]: timing and the `request_completed` log line.
+
+pub mod api;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod served;
+
+pub use error::{ApiError, FieldError};
+
+/// A request as the handlers see it: the body is already read (at most
+/// `MAX_BODY_BYTES + 1` bytes; a longer body is answered with 413).
+pub type Request = http::Request<bytes::Bytes>;
+
+/// A response: status, headers and a complete body.
+pub type Response = http::Response<Vec<u8>>;
+
+/// The largest request body accepted (64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Builds a response with a JSON body.
+pub fn json_response(status: http::StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = http::Response::new(body.to_string().into_bytes());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A response with no body.
+pub fn empty_response(status: http::StatusCode) -> Response {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = status;
+    response
+}

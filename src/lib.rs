@@ -1,0 +1,21 @@
+//! KeeMU backend core, independent of the compilation target.
+//!
+//! - [`domain`]: value types that can only hold valid values (`Email`, `Timezone`, `UserId`, ...).
+//! - [`db`]: the database layer: the host connection traits, the shared/dedicated connection
+//!   policy, transactions, typed errors, row decoding and the common model columns.
+//! - [`models`]: the models and the SQL that serves them, side by side.
+//! - [`http`]: request handling for the health and api components, and the one place where
+//!   errors become HTTP responses.
+//! - [`observability`]: structured JSON logs.
+//!
+//! The Spin components (`components/`) and the native test adapter (`crates/pg-native`) plug a
+//! concrete [`db::Connector`] into this code.
+
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod models;
+pub mod observability;
+
+/// The version reported by every component: the Cargo package version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,2 @@
+//! Structured logs: one JSON object per line on stderr.
+pub mod log;

@@ -1,0 +1,339 @@
+//! The database layer against a real PostgreSQL, through the host-like native adapter:
+//! shared connection reuse and replacement, transactions that always end, timeouts, error
+//! classification and the host's parameter type rules.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Instance, TestDatabase, hanging_address};
+use keemu::db::{Connector, Database, Db, DbError, ParameterValue, Unavailable};
+use keemu_pg_native::NativeConnector;
+
+async fn backend_pid(db: &impl Db) -> i32 {
+    let rows = db
+        .read("SELECT pg_backend_pid() AS pid", &[])
+        .await
+        .expect("pid");
+    rows[0].get::<i32>("pid").expect("pid column")
+}
+
+#[tokio::test]
+async fn requests_of_an_instance_share_one_connection() {
+    let test_db = TestDatabase::create().await;
+    let instance = Instance::new(test_db.connector());
+    let first = backend_pid(&instance.request_db()).await;
+    let second = backend_pid(&instance.request_db()).await;
+    assert_eq!(first, second, "the second request reused the kept connection");
+    assert_eq!(instance.connector.pool().status().size, 1, "one connection opened");
+}
+
+#[tokio::test]
+async fn a_request_without_statements_opens_nothing() {
+    let test_db = TestDatabase::create().await;
+    let instance = Instance::new(test_db.connector());
+    let db = instance.request_db();
+    drop(db);
+    assert!(!instance.shared.is_open());
+    assert_eq!(instance.connector.pool().status().size, 0);
+}
+
+#[tokio::test]
+async fn a_broken_shared_connection_is_replaced_and_the_read_retried() {
+    let test_db = TestDatabase::create().await;
+    let instance = Instance::new(test_db.connector());
+    let old_pid = backend_pid(&instance.request_db()).await;
+
+    let admin = test_db.client().await;
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&old_pid])
+        .await
+        .expect("terminate");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The read fails on the dead connection, the connection is discarded, and the read is
+    // retried once on a fresh one: the request succeeds.
+    let db = instance.request_db();
+    let new_pid = backend_pid(&db).await;
+    assert_ne!(old_pid, new_pid);
+    assert_eq!(db_statements(&db), 2, "the read was sent twice (once retried)");
+    assert_eq!(backend_pid(&instance.request_db()).await, new_pid, "the fresh one is kept");
+}
+
+fn db_statements(db: &Database<NativeConnector>) -> u32 {
+    db.statements_sent()
+}
+
+#[tokio::test]
+async fn a_write_on_a_broken_connection_is_not_retried() {
+    let test_db = TestDatabase::create().await;
+    let admin = test_db.client().await;
+    admin
+        .batch_execute("CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY, body text)")
+        .await
+        .expect("table");
+    let instance = Instance::new(test_db.connector());
+    let pid = backend_pid(&instance.request_db()).await;
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .expect("terminate");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let db = instance.request_db();
+    let result = db
+        .execute(
+            "INSERT INTO notes (body) VALUES ($1)",
+            &[ParameterValue::Str("x".into())],
+        )
+        .await;
+    assert!(
+        matches!(result, Err(DbError::Unavailable(Unavailable::ConnectionLost))),
+        "{result:?}"
+    );
+    assert!(!instance.shared.is_open(), "the broken connection was discarded");
+    let count: i64 = admin
+        .query_one("SELECT count(*) FROM notes", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 0, "the write was not retried");
+    // The next request opens a fresh connection and works.
+    assert!(backend_pid(&instance.request_db()).await > 0);
+}
+
+#[tokio::test]
+async fn a_failed_transaction_leaves_no_transaction_open() {
+    let test_db = TestDatabase::create().await;
+    let admin = test_db.client().await;
+    admin
+        .batch_execute("CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY, body text)")
+        .await
+        .expect("table");
+    // One connection in the pool: the next open gets the very connection the transaction used.
+    let connector = NativeConnector::with_pool_size(&test_db.address, 1).expect("connector");
+    let instance = Instance::new(connector);
+    let db = instance.request_db();
+
+    // The closure fails after a write: ROLLBACK.
+    let result: Result<(), DbError> = db
+        .transaction(async |tx| {
+            tx.execute("INSERT INTO notes (body) VALUES ('a')", &[]).await?;
+            Err(DbError::Client { kind: "test" })
+        })
+        .await;
+    assert!(result.is_err());
+    // A statement fails on the server inside the transaction: ROLLBACK.
+    let result: Result<(), DbError> = db
+        .transaction(async |tx| {
+            tx.execute("INSERT INTO notes (body) VALUES ('b')", &[]).await?;
+            tx.read("SELECT 1 / 0 AS boom", &[]).await?;
+            Ok(())
+        })
+        .await;
+    assert_eq!(
+        result,
+        Err(DbError::Server {
+            sqlstate: "22012".into()
+        })
+    );
+    let statements = db.connector().log().statements();
+    assert_eq!(statements.iter().filter(|s| *s == "BEGIN").count(), 2);
+    assert_eq!(statements.iter().filter(|s| *s == "ROLLBACK").count(), 2);
+
+    // The pooled connection is back outside any transaction, and nothing was written.
+    let conn = instance.connector.open().await.expect("open");
+    let rows = keemu::db::Connection::query(
+        &conn,
+        "SELECT pg_current_xact_id_if_assigned()::text AS xact, \
+                (SELECT count(*) FROM notes) AS notes",
+        &[],
+    )
+    .await
+    .expect("query");
+    assert_eq!(rows[0].get_opt::<String>("xact").expect("xact"), None);
+    assert_eq!(rows[0].get::<i64>("notes").expect("notes"), 0);
+    let idle_in_tx: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
+            &[],
+        )
+        .await
+        .expect("activity")
+        .get(0);
+    assert_eq!(idle_in_tx, 0);
+}
+
+#[tokio::test]
+async fn a_transaction_commits_on_its_own_connection() {
+    let test_db = TestDatabase::create().await;
+    let admin = test_db.client().await;
+    admin
+        .batch_execute("CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY, body text)")
+        .await
+        .expect("table");
+    let instance = Instance::new(test_db.connector());
+    let db = instance.request_db();
+    let shared_pid = backend_pid(&db).await;
+    let tx_pid = db
+        .transaction(async |tx| {
+            tx.execute("INSERT INTO notes (body) VALUES ('kept')", &[]).await?;
+            Ok::<_, DbError>(backend_pid(tx).await)
+        })
+        .await
+        .expect("commit");
+    assert_ne!(shared_pid, tx_pid, "a transaction takes a connection of its own");
+    let count: i64 = admin
+        .query_one("SELECT count(*) FROM notes", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_midway_is_not_returned_to_the_pool_open() {
+    let test_db = TestDatabase::create().await;
+    let connector = NativeConnector::with_pool_size(&test_db.address, 1).expect("connector");
+    let instance = Instance::new(connector);
+    let db = instance.request_db();
+    let tx_pid = std::cell::Cell::new(0);
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        db.transaction(async |tx| {
+            tx.execute("CREATE TEMP TABLE t (x int)", &[]).await?;
+            tx_pid.set(backend_pid(tx).await);
+            tx.read("SELECT pg_sleep(30)", &[]).await?;
+            Ok::<_, DbError>(())
+        }),
+    )
+    .await;
+    assert!(dropped.is_err(), "the request's future was dropped mid-transaction");
+    assert_ne!(tx_pid.get(), 0);
+    let conn = instance.connector.open().await.expect("open");
+    let rows = keemu::db::Connection::query(
+        &conn,
+        "SELECT pg_current_xact_id_if_assigned()::text AS xact, pg_backend_pid() AS pid",
+        &[],
+    )
+    .await
+    .expect("query");
+    assert_eq!(rows[0].get_opt::<String>("xact").expect("xact"), None);
+    assert_ne!(
+        rows[0].get::<i32>("pid").expect("pid"),
+        tx_pid.get(),
+        "the abandoned connection never went back to the pool"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_statement_times_out_and_its_connection_is_discarded() {
+    let test_db = TestDatabase::create().await;
+    let instance = Instance::new(test_db.connector()).with_timeout(Duration::from_millis(200));
+    let db = instance.request_db();
+    backend_pid(&db).await;
+    let result = db.read("SELECT pg_sleep(30)", &[]).await;
+    assert_eq!(result.unwrap_err(), DbError::Unavailable(Unavailable::Timeout));
+    assert!(!instance.shared.is_open());
+}
+
+#[tokio::test]
+async fn a_database_that_never_answers_gives_unavailable_within_the_timeout() {
+    let address = hanging_address().await;
+    let connector = NativeConnector::new(&address).expect("connector");
+    let instance = Instance::new(connector).with_timeout(Duration::from_millis(200));
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        instance.request_db().read("SELECT 1", &[]),
+    )
+    .await
+    .expect("bounded by the database timeout, not hung");
+    assert_eq!(result.unwrap_err(), DbError::Unavailable(Unavailable::Timeout));
+}
+
+#[tokio::test]
+async fn unique_violations_name_their_constraint() {
+    let test_db = TestDatabase::create().await;
+    let admin = test_db.client().await;
+    admin
+        .batch_execute(
+            "CREATE TABLE tags (id bigint GENERATED ALWAYS AS IDENTITY, name text, \
+             CONSTRAINT uq_tags_name UNIQUE (name))",
+        )
+        .await
+        .expect("table");
+    let instance = Instance::new(test_db.connector());
+    let db = instance.request_db();
+    let insert = "INSERT INTO tags (name) VALUES ($1)";
+    db.execute(insert, &[ParameterValue::Str("x".into())])
+        .await
+        .expect("first");
+    let error = db
+        .execute(insert, &[ParameterValue::Str("x".into())])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        DbError::UniqueViolation {
+            constraint: Some("uq_tags_name".into())
+        }
+    );
+    assert!(instance.shared.is_open(), "a server error keeps the connection");
+}
+
+#[tokio::test]
+async fn parameters_bind_as_the_host_binds_them() {
+    let test_db = TestDatabase::create().await;
+    let admin = test_db.client().await;
+    admin
+        .batch_execute(
+            "CREATE TABLE t (small integer, big bigint, at timestamptz, day date, word text)",
+        )
+        .await
+        .expect("table");
+    let instance = Instance::new(test_db.connector());
+    let db = instance.request_db();
+    // An i64 does not bind to an integer column (the host refuses it too).
+    let error = db
+        .execute("INSERT INTO t (small) VALUES ($1)", &[ParameterValue::Int64(1)])
+        .await
+        .unwrap_err();
+    assert_eq!(error, DbError::Client { kind: "type_mismatch" });
+    assert!(instance.shared.is_open(), "a type error is not a connection error");
+    // Datetime binds to timestamp only: a timestamptz column needs the cast.
+    let at = ParameterValue::Datetime((2026, 11, 27, 5, 0, 0, 0));
+    let error = db
+        .execute("INSERT INTO t (at) VALUES ($1)", std::slice::from_ref(&at))
+        .await
+        .unwrap_err();
+    assert_eq!(error, DbError::Client { kind: "type_mismatch" });
+    db.execute(
+        "INSERT INTO t (small, big, at, day, word) \
+         VALUES ($1, $2, ($3::timestamp AT TIME ZONE 'UTC'), $4, $5)",
+        &[
+            ParameterValue::Int32(1),
+            ParameterValue::Int64(2),
+            at,
+            ParameterValue::Date((2000, 2, 29)),
+            ParameterValue::Str("w".into()),
+        ],
+    )
+    .await
+    .expect("insert with the right types");
+    let rows = db
+        .read("SELECT small, big, at, day, word FROM t WHERE small IS NOT NULL", &[])
+        .await
+        .expect("read");
+    assert_eq!(rows[0].get::<i32>("small").ok(), Some(1));
+    assert_eq!(rows[0].get::<i64>("big").ok(), Some(2));
+    let at: keemu::db::Timestamp = rows[0].get("at").expect("timestamptz");
+    assert_eq!(at.to_rfc3339(), "2026-11-27T05:00:00.000000Z");
+    assert_eq!(
+        rows[0].get::<chrono::NaiveDate>("day").ok(),
+        chrono::NaiveDate::from_ymd_opt(2000, 2, 29)
+    );
+    // A citext/json/enum column arrives as Unsupported; the decode error names the column.
+    let rows = db.read("SELECT '{}'::json AS doc", &[]).await.expect("read");
+    let error = rows[0].get::<String>("doc").unwrap_err();
+    assert!(error.to_string().contains("`doc`"), "{error}");
+}
