@@ -130,6 +130,7 @@ cmd_test_run() {
     chmod 755 "$tmp"  # the postgres OS user (when we are root) must reach it
     # shellcheck disable=SC2064  # expand $tmp now
     trap "(cd / && '$pg' stop '$tmp') >/dev/null 2>&1 || true; rm -rf -- '$tmp'" EXIT
+    trap 'exit 129' HUP
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
@@ -144,8 +145,23 @@ cmd_test_run() {
 
     export "$var=host=127.0.0.1 port=$tport user=postgres dbname=postgres"
     log "throwaway PostgreSQL on 127.0.0.1:$tport ($tmp); $var=${!var}"
+    # Run CMD in its own process group (setsid), in the background so that `wait` returns as
+    # soon as a signal arrives: on HUP/INT/TERM the whole group (make, cargo, test binaries,
+    # spin) gets SIGTERM, then the EXIT trap stops the server and removes $tmp. Ctrl-C in a
+    # terminal reaches this script, which forwards it that way.
+    local child sig
+    if command -v setsid >/dev/null 2>&1; then
+        setsid --wait "$@" <&0 &
+    else
+        "$@" <&0 &
+    fi
+    child=$!
+    for sig in HUP INT TERM; do
+        # shellcheck disable=SC2064  # expand $child and $sig now
+        trap "kill -TERM -- -$child 2>/dev/null || kill -TERM $child 2>/dev/null; wait $child 2>/dev/null; trap - $sig; exit \$((128 + \$(kill -l $sig)))" "$sig"
+    done
     set +e
-    "$@"
+    wait "$child"
     rc=$?
     set -e
     exit "$rc"   # the EXIT trap stops the server and removes $tmp

@@ -57,6 +57,10 @@ pub(crate) fn wrong_db_type(field: &'static str, expected: &'static str) -> PgEr
 }
 
 /// Decodes a text column with a domain parser; errors never contain the value.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error type is fixed by spin_sdk::pg::Decode"
+)]
 pub(crate) fn decode_str<T>(
     value: &DbValue,
     field: &'static str,

@@ -1,0 +1,46 @@
+//! `Authorization: Bearer <token>`, compared in constant time.
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use subtle::ConstantTimeEq;
+
+use crate::http::ApiError;
+
+/// Accepts the request only if it carries `Bearer <expected>`. An empty `expected` (no
+/// token configured) refuses everything.
+pub fn require_bearer(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    let presented = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    match presented {
+        Some(token) if !expected.is_empty() && bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_token() {
+        assert!(require_bearer(&with("Bearer s3cret"), "s3cret").is_ok());
+        assert!(require_bearer(&with("bearer s3cret"), "s3cret").is_ok());
+        assert!(require_bearer(&with("Bearer s3cre"), "s3cret").is_err());
+        assert!(require_bearer(&with("Bearer s3cret2"), "s3cret").is_err());
+        assert!(require_bearer(&with("Basic s3cret"), "s3cret").is_err());
+        assert!(require_bearer(&HeaderMap::new(), "s3cret").is_err());
+        assert!(require_bearer(&with("Bearer "), "").is_err());
+    }
+}

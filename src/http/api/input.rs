@@ -1,0 +1,316 @@
+//! Request bodies and query strings turned into model inputs, at the edge.
+//!
+//! Every invalid field is reported at once (422 with an `errors` list); unknown fields are
+//! errors too. Messages come from the domain types and never repeat the submitted value.
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use crate::domain::{
+    DateOfBirth, DomainError, Email, Profession, ProfilePicture, SummaryLength, Timezone,
+    UpdateFrequency, UserId, UserName,
+};
+use crate::http::{ApiError, FieldError};
+use crate::models::user::{Change, NewUser, PreferenceChanges, UserChanges};
+
+/// Fields a client may never write.
+const READ_ONLY: &[&str] = &["id", "created_at", "updated_at", "last_login", "user_id"];
+
+/// Collects field errors while fields are parsed.
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(&mut self, field: &str, message: &str) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    fn domain<T>(&mut self, field: &str, result: Result<T, DomainError>) -> Option<T> {
+        result.map_err(|e| self.push(field, e.message())).ok()
+    }
+
+    /// Rejects fields outside `allowed` (read-only ones with their own message).
+    fn unknown_fields(&mut self, body: &Map<String, Value>, allowed: &[&str], extra: &[(&str, &str)]) {
+        let mut keys: Vec<&String> = body.keys().collect();
+        keys.sort();
+        for key in keys {
+            if allowed.contains(&key.as_str()) {
+                continue;
+            }
+            if let Some((_, message)) = extra.iter().find(|(k, _)| k == key) {
+                self.push(key, message);
+            } else if READ_ONLY.contains(&key.as_str()) {
+                self.push(key, "is read-only");
+            } else {
+                self.push(key, "is not a known field");
+            }
+        }
+    }
+
+    fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(ApiError::Validation(self.0)),
+        }
+    }
+}
+
+/// A field as it appears in a JSON object.
+enum Raw<'a> {
+    Absent,
+    Null,
+    Value(&'a Value),
+}
+
+fn raw<'a>(body: &'a Map<String, Value>, field: &str) -> Raw<'a> {
+    match body.get(field) {
+        None => Raw::Absent,
+        Some(Value::Null) => Raw::Null,
+        Some(value) => Raw::Value(value),
+    }
+}
+
+/// A string field: `Err` with the type error if present and not a string.
+fn text<'a>(errors: &mut Errors, field: &str, value: &'a Value) -> Option<&'a str> {
+    let text = value.as_str();
+    if text.is_none() {
+        errors.push(field, "must be a string");
+    }
+    text
+}
+
+fn boolean(errors: &mut Errors, field: &str, value: &Value) -> Option<bool> {
+    let b = value.as_bool();
+    if b.is_none() {
+        errors.push(field, "must be true or false");
+    }
+    b
+}
+
+/// A required field of a create request.
+fn required<'a, T>(
+    errors: &mut Errors,
+    body: &'a Map<String, Value>,
+    field: &str,
+    parse: impl FnOnce(&mut Errors, &'a Value) -> Option<T>,
+) -> Option<T> {
+    match raw(body, field) {
+        Raw::Absent => {
+            errors.push(field, "is required");
+            None
+        }
+        Raw::Null => {
+            errors.push(field, "must not be null");
+            None
+        }
+        Raw::Value(value) => parse(errors, value),
+    }
+}
+
+/// A field that may be absent (keep/default), but not null.
+fn not_null<'a, T>(
+    errors: &mut Errors,
+    body: &'a Map<String, Value>,
+    field: &str,
+    parse: impl FnOnce(&mut Errors, &'a Value) -> Option<T>,
+) -> Result<Option<T>, ()> {
+    match raw(body, field) {
+        Raw::Absent => Ok(None),
+        Raw::Null => {
+            errors.push(field, "must not be null");
+            Err(())
+        }
+        Raw::Value(value) => parse(errors, value).map(Some).ok_or(()),
+    }
+}
+
+/// A nullable field: absent keeps it, null clears it.
+fn nullable<'a, T>(
+    errors: &mut Errors,
+    body: &'a Map<String, Value>,
+    field: &str,
+    parse: impl FnOnce(&mut Errors, &'a Value) -> Option<T>,
+) -> Result<Change<T>, ()> {
+    match raw(body, field) {
+        Raw::Absent => Ok(Change::Keep),
+        Raw::Null => Ok(Change::Clear),
+        Raw::Value(value) => parse(errors, value).map(Change::Set).ok_or(()),
+    }
+}
+
+fn email(errors: &mut Errors, v: &Value) -> Option<Email> {
+    let t = text(errors, "email", v)?;
+    errors.domain("email", Email::parse(t))
+}
+
+fn name(errors: &mut Errors, v: &Value) -> Option<UserName> {
+    let t = text(errors, "name", v)?;
+    errors.domain("name", UserName::parse(t))
+}
+
+fn profile_picture(errors: &mut Errors, v: &Value) -> Option<ProfilePicture> {
+    let t = text(errors, "profile_picture", v)?;
+    errors.domain("profile_picture", ProfilePicture::parse(t))
+}
+
+fn profession(errors: &mut Errors, v: &Value) -> Option<Profession> {
+    let t = text(errors, "profession", v)?;
+    errors.domain("profession", Profession::parse(t))
+}
+
+fn date_of_birth(errors: &mut Errors, v: &Value, today: NaiveDate) -> Option<DateOfBirth> {
+    let t = text(errors, "date_of_birth", v)?;
+    errors.domain("date_of_birth", DateOfBirth::parse(t, today))
+}
+
+fn timezone(errors: &mut Errors, v: &Value) -> Option<Timezone> {
+    let t = text(errors, "timezone", v)?;
+    errors.domain("timezone", Timezone::parse(t))
+}
+
+const USER_FIELDS: &[&str] = &[
+    "email",
+    "name",
+    "profile_picture",
+    "profession",
+    "date_of_birth",
+    "timezone",
+    "is_active",
+];
+
+const PREFERENCES_HINT: (&str, &str) = (
+    "preferences",
+    "is changed with PATCH /api/v1/users/{id}/preferences",
+);
+
+/// The body of `POST /users`.
+pub fn new_user(body: &Map<String, Value>, today: NaiveDate) -> Result<NewUser, ApiError> {
+    let mut errors = Errors::default();
+    errors.unknown_fields(body, USER_FIELDS, &[PREFERENCES_HINT]);
+    let email = required(&mut errors, body, "email", email);
+    let name = required(&mut errors, body, "name", name);
+    let profile_picture = nullable(&mut errors, body, "profile_picture", profile_picture);
+    let profession = nullable(&mut errors, body, "profession", profession);
+    let date_of_birth = nullable(&mut errors, body, "date_of_birth", |e, v| {
+        date_of_birth(e, v, today)
+    });
+    let timezone = not_null(&mut errors, body, "timezone", timezone);
+    let is_active = not_null(&mut errors, body, "is_active", |e, v| boolean(e, "is_active", v));
+    let user = (|| {
+        Some(NewUser {
+            email: email?,
+            name: name?,
+            profile_picture: profile_picture.ok()?.into_set(),
+            profession: profession.ok()?.into_set(),
+            date_of_birth: date_of_birth.ok()?.into_set(),
+            timezone: timezone.ok()?.unwrap_or_default(),
+            is_active: is_active.ok()?.unwrap_or(true),
+        })
+    })();
+    errors.finish(user)
+}
+
+/// The body of `PATCH /users/{id}` (JSON merge patch).
+pub fn user_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserChanges, ApiError> {
+    let mut errors = Errors::default();
+    errors.unknown_fields(body, USER_FIELDS, &[PREFERENCES_HINT]);
+    let email = not_null(&mut errors, body, "email", email);
+    let name = not_null(&mut errors, body, "name", name);
+    let profile_picture = nullable(&mut errors, body, "profile_picture", profile_picture);
+    let profession = nullable(&mut errors, body, "profession", profession);
+    let date_of_birth = nullable(&mut errors, body, "date_of_birth", |e, v| {
+        date_of_birth(e, v, today)
+    });
+    let timezone = not_null(&mut errors, body, "timezone", timezone);
+    let is_active = not_null(&mut errors, body, "is_active", |e, v| boolean(e, "is_active", v));
+    let changes = (|| {
+        Some(UserChanges {
+            email: email.ok()?,
+            name: name.ok()?,
+            profile_picture: profile_picture.ok()?,
+            profession: profession.ok()?,
+            date_of_birth: date_of_birth.ok()?,
+            timezone: timezone.ok()?,
+            is_active: is_active.ok()?,
+        })
+    })();
+    errors.finish(changes)
+}
+
+/// The body of `PATCH /users/{id}/preferences` (JSON merge patch).
+pub fn preference_changes(body: &Map<String, Value>) -> Result<PreferenceChanges, ApiError> {
+    let mut errors = Errors::default();
+    errors.unknown_fields(
+        body,
+        &["update_frequency", "summary_length", "email_notifications_enabled"],
+        &[],
+    );
+    let update_frequency = not_null(&mut errors, body, "update_frequency", |e, v| {
+        let t = text(e, "update_frequency", v)?;
+        e.domain("update_frequency", UpdateFrequency::parse(t))
+    });
+    let summary_length = not_null(&mut errors, body, "summary_length", |e, v| {
+        let t = text(e, "summary_length", v)?;
+        e.domain("summary_length", SummaryLength::parse(t))
+    });
+    let notifications = not_null(&mut errors, body, "email_notifications_enabled", |e, v| {
+        boolean(e, "email_notifications_enabled", v)
+    });
+    let changes = (|| {
+        Some(PreferenceChanges {
+            update_frequency: update_frequency.ok()?,
+            summary_length: summary_length.ok()?,
+            email_notifications_enabled: notifications.ok()?,
+        })
+    })();
+    errors.finish(changes)
+}
+
+/// The query of `GET /users`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub limit: u32,
+    pub after: Option<UserId>,
+    pub email: Option<Email>,
+}
+
+/// Page size bounds of `GET /users`.
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+
+/// Parses `limit`, `after` and `email`; anything else, or a parameter given twice, is 422.
+pub fn list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
+    let mut errors = Errors::default();
+    let mut seen: Vec<String> = Vec::new();
+    let mut parsed = ListQuery {
+        limit: DEFAULT_LIMIT,
+        after: None,
+        email: None,
+    };
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if seen.contains(&key.to_string()) {
+            errors.push(&key, "must be given at most once");
+            continue;
+        }
+        seen.push(key.to_string());
+        match key.as_ref() {
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) && !value.starts_with('+') => {
+                    parsed.limit = n
+                }
+                _ => errors.push("limit", "must be a whole number from 1 to 100"),
+            },
+            "after" => match UserId::parse_path_segment(&value) {
+                Some(id) => parsed.after = Some(id),
+                None => errors.push("after", "must be a user id (a positive whole number)"),
+            },
+            "email" => {
+                if let Some(email) = errors.domain("email", Email::parse(&value)) {
+                    parsed.email = Some(email);
+                }
+            }
+            other => errors.push(other, "is not a known query parameter"),
+        }
+    }
+    errors.finish(Some(parsed))
+}
