@@ -27,7 +27,7 @@ REQUIRE_SPIN = command -v spin >/dev/null 2>&1 || { \
 	echo "make: install it from https://spinframework.dev/install and put it on PATH." >&2; \
 	exit 1; }
 
-.PHONY: help up down db-start db-shell db-migrate health test test-steps e2e e2e-steps \
+.PHONY: help up down db-start db-shell db-migrate health test test-steps e2e \
 	fmt lint build check-manifest wasm-target
 
 help: ## List the targets
@@ -100,13 +100,8 @@ test-steps: wasm-target ## The `test` steps against an existing KEEMU_TEST_DATAB
 	python3 scripts/check-manifest.py
 	@for f in $(WASMS); do printf '%s: %s bytes\n' "$$f" "$$(wc -c <"$$f" | tr -d ' ')"; done
 
-e2e: ## End-to-end tests under `spin up` (needs spin) against a throwaway PostgreSQL
+e2e: wasm-target ## End-to-end tests under a real `spin up` (needs spin; each test starts its own PostgreSQL)
 	@$(REQUIRE_SPIN)
-	@scripts/dev-db.sh test-run KEEMU_E2E_DATABASE_URL $(MAKE) --no-print-directory -f $(SELF) e2e-steps
-
-e2e-steps: wasm-target ## The `e2e` steps against an existing KEEMU_E2E_DATABASE_URL
-	@$(REQUIRE_SPIN)
-	@[ -n "$${KEEMU_E2E_DATABASE_URL:-}" ] || { echo "make: KEEMU_E2E_DATABASE_URL is not set (use 'make e2e')" >&2; exit 1; }
 	$(CARGO_WASM_BUILD)
 	cargo test --test e2e -- --ignored --test-threads=1
 

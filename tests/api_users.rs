@@ -95,7 +95,11 @@ impl Api {
 
     async fn create(&self, email: &str, name: &str) -> Value {
         let reply = self
-            .call("POST", "/api/v1/users", Some(json!({"email": email, "name": name})))
+            .call(
+                "POST",
+                "/api/v1/users",
+                Some(json!({"email": email, "name": name})),
+            )
             .await;
         assert_eq!(reply.status, 201, "{}", reply.json());
         reply.json()
@@ -142,9 +146,15 @@ async fn create_returns_the_user_with_default_preferences_in_one_statement() {
     assert_eq!(reply.statements, 1, "user and preferences in one statement");
     let body = reply.json();
     let id = body["id"].as_i64().expect("numeric id");
-    assert_eq!(reply.header("location"), Some(format!("/api/v1/users/{id}")));
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/api/v1/users/{id}"))
+    );
     assert!(reply.header("etag").is_some_and(|e| e.starts_with('"')));
-    assert_eq!(reply.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert_eq!(body["email"], "ada.lovelace@example.com");
     assert_eq!(body["name"], "Ada Lovelace");
     assert_eq!(body["profile_picture"], "https://example.com/ada.png");
@@ -153,8 +163,16 @@ async fn create_returns_the_user_with_default_preferences_in_one_statement() {
     assert_eq!(body["timezone"], "Europe/London");
     assert_eq!(body["is_active"], true);
     assert_eq!(body["last_login"], Value::Null);
-    assert!(body["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
-    assert!(body["updated_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        body["created_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert!(
+        body["updated_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
     let prefs = &body["preferences"];
     assert_eq!(prefs["user_id"], id);
     assert_eq!(prefs["update_frequency"], "weekly");
@@ -193,9 +211,15 @@ async fn the_same_email_in_any_case_is_a_conflict() {
         )
         .await;
     assert_eq!(reply.status, 409);
-    assert_eq!(reply.header("content-type").as_deref(), Some("application/problem+json"));
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
     let text = reply.json().to_string();
-    assert!(!text.contains("dup@example.com") && !text.contains("uq_users"), "{text}");
+    assert!(
+        !text.contains("dup@example.com") && !text.contains("uq_users"),
+        "{text}"
+    );
     assert_eq!(api.count("SELECT count(*) FROM users").await, 1);
     assert_eq!(api.count("SELECT count(*) FROM user_preferences").await, 1);
 
@@ -232,12 +256,23 @@ async fn fifty_concurrent_creates_with_one_email_give_exactly_one_201() {
                 ))
                 .expect("request");
             let db = instance.request_db();
-            api::handle(&request, config, &db, today()).await.status().as_u16()
+            api::handle(&request, config, &db, today())
+                .await
+                .status()
+                .as_u16()
         }
     });
     let statuses = join_all(requests).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 49, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        49,
+        "{statuses:?}"
+    );
     let client = db.client().await;
     let users: i64 = client
         .query_one("SELECT count(*) FROM users", &[])
@@ -266,7 +301,10 @@ async fn get_returns_the_created_body_and_404s() {
 
     let missing = api.call("GET", "/api/v1/users/999999", None).await;
     assert_eq!(missing.status, 404);
-    assert_eq!(missing.header("content-type").as_deref(), Some("application/problem+json"));
+    assert_eq!(
+        missing.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
     for bad in ["0", "-1", "abc", "1.5", "01", "99999999999999999999", "%20"] {
         let reply = api.call("GET", &format!("/api/v1/users/{bad}"), None).await;
         assert_eq!(reply.status, 404, "id {bad}");
@@ -279,9 +317,12 @@ async fn list_pages_by_id_without_repeats_or_gaps() {
     let api = Api::new().await;
     let mut ids = Vec::new();
     for i in 0..7 {
-        ids.push(api.create(&format!("user{i}@example.com"), &format!("User {i}")).await["id"]
-            .as_i64()
-            .expect("id"));
+        ids.push(
+            api.create(&format!("user{i}@example.com"), &format!("User {i}"))
+                .await["id"]
+                .as_i64()
+                .expect("id"),
+        );
     }
     let mut seen = Vec::new();
     let mut path = "/api/v1/users?limit=3".to_owned();
@@ -309,7 +350,11 @@ async fn list_pages_by_id_without_repeats_or_gaps() {
     assert_eq!(default["next_cursor"], Value::Null);
 
     let exact = api.call("GET", "/api/v1/users?limit=7", None).await.json();
-    assert_eq!(exact["next_cursor"], Value::Null, "no next page when exactly full");
+    assert_eq!(
+        exact["next_cursor"],
+        Value::Null,
+        "no next page when exactly full"
+    );
 
     let filtered = api
         .call("GET", "/api/v1/users?email=USER3%40Example.com", None)
@@ -334,7 +379,9 @@ async fn list_rejects_bad_parameters() {
         "sort=name",
         "limit=5&limit=6",
     ] {
-        let reply = api.call("GET", &format!("/api/v1/users?{query}"), None).await;
+        let reply = api
+            .call("GET", &format!("/api/v1/users?{query}"), None)
+            .await;
         assert_eq!(reply.status, 422, "{query}");
         assert_eq!(reply.statements, 0, "{query}");
         assert!(!field_names(&reply.json()).is_empty());
@@ -379,7 +426,10 @@ async fn patch_is_a_merge_patch() {
     assert_eq!(body["email"], "patch@example.com", "absent is unchanged");
     assert_eq!(body["profile_picture"], "http://example.com/p.jpg");
     assert_eq!(body["date_of_birth"], "2000-01-01");
-    assert_eq!(body["created_at"], created["created_at"], "created_at stays");
+    assert_eq!(
+        body["created_at"], created["created_at"],
+        "created_at stays"
+    );
     assert!(
         body["updated_at"].as_str() > created["updated_at"].as_str(),
         "updated_at moves"
@@ -408,7 +458,11 @@ async fn patch_refuses_null_for_required_fields_and_reports_every_invalid_field(
     let created = api.create("strict@example.com", "Strict").await;
     let path = format!("/api/v1/users/{}", created["id"]);
     let reply = api
-        .call("PATCH", &path, Some(json!({"name": null, "email": null, "timezone": null})))
+        .call(
+            "PATCH",
+            &path,
+            Some(json!({"name": null, "email": null, "timezone": null})),
+        )
         .await;
     assert_eq!(reply.status, 422);
     assert_eq!(reply.statements, 0);
@@ -457,7 +511,10 @@ async fn patch_refuses_null_for_required_fields_and_reports_every_invalid_field(
         ]
     );
     let text = body.to_string();
-    assert!(!text.contains("Mars/Olympus") && !text.contains("ftp://"), "no values echoed: {text}");
+    assert!(
+        !text.contains("Mars/Olympus") && !text.contains("ftp://"),
+        "no values echoed: {text}"
+    );
     let unchanged = api.call("GET", &path, None).await.json();
     assert_eq!(unchanged, created, "nothing half-written");
 }
@@ -472,15 +529,39 @@ async fn create_validates_every_field() {
     assert_eq!(fields, ["email", "name"]);
 
     let cases = [
-        (json!({"email": format!("{}@example.com", "a".repeat(250)), "name": "A"}), "email"),
+        (
+            json!({"email": format!("{}@example.com", "a".repeat(250)), "name": "A"}),
+            "email",
+        ),
         (json!({"email": "a@example.com", "name": "   "}), "name"),
-        (json!({"email": "a@example.com", "name": "A", "date_of_birth": "1899-12-31"}), "date_of_birth"),
-        (json!({"email": "a@example.com", "name": "A", "date_of_birth": "31/12/1990"}), "date_of_birth"),
-        (json!({"email": "a@example.com", "name": "A", "profile_picture": "javascript:alert(1)"}), "profile_picture"),
-        (json!({"email": "a@example.com", "name": "A", "profile_picture": format!("https://e.com/{}", "x".repeat(250))}), "profile_picture"),
-        (json!({"email": "a@example.com", "name": "A", "profession": "p".repeat(101)}), "profession"),
-        (json!({"email": "a@example.com", "name": "A", "timezone": "utc/nowhere"}), "timezone"),
-        (json!({"email": "a@example.com", "name": "A", "id": 5}), "id"),
+        (
+            json!({"email": "a@example.com", "name": "A", "date_of_birth": "1899-12-31"}),
+            "date_of_birth",
+        ),
+        (
+            json!({"email": "a@example.com", "name": "A", "date_of_birth": "31/12/1990"}),
+            "date_of_birth",
+        ),
+        (
+            json!({"email": "a@example.com", "name": "A", "profile_picture": "javascript:alert(1)"}),
+            "profile_picture",
+        ),
+        (
+            json!({"email": "a@example.com", "name": "A", "profile_picture": format!("https://e.com/{}", "x".repeat(250))}),
+            "profile_picture",
+        ),
+        (
+            json!({"email": "a@example.com", "name": "A", "profession": "p".repeat(101)}),
+            "profession",
+        ),
+        (
+            json!({"email": "a@example.com", "name": "A", "timezone": "utc/nowhere"}),
+            "timezone",
+        ),
+        (
+            json!({"email": "a@example.com", "name": "A", "id": 5}),
+            "id",
+        ),
         (json!({"email": "a@example.com", "name": ["A"]}), "name"),
     ];
     for (body, field) in cases {
@@ -543,7 +624,9 @@ async fn delete_cascades_to_preferences_and_then_404s() {
     assert_eq!(again.status, 404);
     assert_eq!(api.call("GET", &path, None).await.status, 404);
     assert_eq!(
-        api.call("GET", &format!("{path}/preferences"), None).await.status,
+        api.call("GET", &format!("{path}/preferences"), None)
+            .await
+            .status,
         404
     );
     let kept = api
@@ -589,10 +672,21 @@ async fn preferences_can_be_read_and_patched() {
     fields.sort();
     assert_eq!(
         fields,
-        ["colour", "email_notifications_enabled", "summary_length", "update_frequency"]
+        [
+            "colour",
+            "email_notifications_enabled",
+            "summary_length",
+            "update_frequency"
+        ]
     );
 
-    for frequency in ["daily", "every_3_days", "weekly", "every_2_weeks", "monthly"] {
+    for frequency in [
+        "daily",
+        "every_3_days",
+        "weekly",
+        "every_2_weeks",
+        "monthly",
+    ] {
         let reply = api
             .call("PATCH", &path, Some(json!({"update_frequency": frequency})))
             .await;
@@ -603,10 +697,17 @@ async fn preferences_can_be_read_and_patched() {
         .await
         .json();
     assert_eq!(user["preferences"]["update_frequency"], "monthly");
-    assert_ne!(user["preferences"]["updated_at"], created["preferences"]["updated_at"]);
+    assert_ne!(
+        user["preferences"]["updated_at"],
+        created["preferences"]["updated_at"]
+    );
 
     let missing = api
-        .call("PATCH", "/api/v1/users/424242/preferences", Some(json!({"summary_length": "concise"})))
+        .call(
+            "PATCH",
+            "/api/v1/users/424242/preferences",
+            Some(json!({"summary_length": "concise"})),
+        )
         .await;
     assert_eq!(missing.status, 404);
 }
@@ -637,7 +738,10 @@ async fn the_database_refuses_values_outside_the_rules_too() {
             &[],
         )
         .await;
-    assert!(duplicate.is_err(), "unique without regard to case in the database");
+    assert!(
+        duplicate.is_err(),
+        "unique without regard to case in the database"
+    );
 }
 
 #[tokio::test]
@@ -650,7 +754,12 @@ async fn a_stale_if_match_is_412_and_keeps_the_other_writers_values() {
 
     // Another client writes first, with the same ETag.
     let winner = api
-        .call_with("PATCH", &path, Some(json!({"name": "Winner"})), &[("if-match", &etag)])
+        .call_with(
+            "PATCH",
+            &path,
+            Some(json!({"name": "Winner"})),
+            &[("if-match", &etag)],
+        )
         .await;
     assert_eq!(winner.status, 200);
     let new_etag = winner.header("etag").expect("etag");
@@ -658,21 +767,36 @@ async fn a_stale_if_match_is_412_and_keeps_the_other_writers_values() {
 
     // The slower client's write is refused, in one statement.
     let loser = api
-        .call_with("PATCH", &path, Some(json!({"name": "Loser"})), &[("if-match", &etag)])
+        .call_with(
+            "PATCH",
+            &path,
+            Some(json!({"name": "Loser"})),
+            &[("if-match", &etag)],
+        )
         .await;
     assert_eq!(loser.status, 412);
     assert_eq!(loser.statements, 1);
-    assert_eq!(loser.header("content-type").as_deref(), Some("application/problem+json"));
+    assert_eq!(
+        loser.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
     let stored = api.call("GET", &path, None).await.json();
     assert_eq!(stored["name"], "Winner");
 
     // The same for DELETE, and for a preferences change (which also changes the user's ETag).
-    let stale_delete = api.call_with("DELETE", &path, None, &[("if-match", &etag)]).await;
+    let stale_delete = api
+        .call_with("DELETE", &path, None, &[("if-match", &etag)])
+        .await;
     assert_eq!(stale_delete.status, 412);
     assert_eq!(api.count("SELECT count(*) FROM users").await, 1);
     for weak in [format!("W/{new_etag}"), "\"nonsense\"".to_owned()] {
         let reply = api
-            .call_with("PATCH", &path, Some(json!({"name": "Weak"})), &[("if-match", &weak)])
+            .call_with(
+                "PATCH",
+                &path,
+                Some(json!({"name": "Weak"})),
+                &[("if-match", &weak)],
+            )
             .await;
         assert_eq!(reply.status, 412, "{weak}");
     }
@@ -706,14 +830,28 @@ async fn a_stale_if_match_is_412_and_keeps_the_other_writers_values() {
     let user_after_prefs = api
         .call_with("DELETE", &path, None, &[("if-match", &new_etag)])
         .await;
-    assert_eq!(user_after_prefs.status, 412, "the preferences change moved the user's ETag");
+    assert_eq!(
+        user_after_prefs.status, 412,
+        "the preferences change moved the user's ETag"
+    );
 
     // With the current ETag the delete goes through; `*` only needs the user to exist.
-    let current = api.call("GET", &path, None).await.header("etag").expect("etag");
-    let deleted = api.call_with("DELETE", &path, None, &[("if-match", &current)]).await;
+    let current = api
+        .call("GET", &path, None)
+        .await
+        .header("etag")
+        .expect("etag");
+    let deleted = api
+        .call_with("DELETE", &path, None, &[("if-match", &current)])
+        .await;
     assert_eq!(deleted.status, 204);
     let star = api
-        .call_with("PATCH", &path, Some(json!({"name": "X"})), &[("if-match", "*")])
+        .call_with(
+            "PATCH",
+            &path,
+            Some(json!({"name": "X"})),
+            &[("if-match", "*")],
+        )
         .await;
     assert_eq!(star.status, 404);
 }
@@ -729,12 +867,19 @@ async fn every_route_requires_the_bearer_token() {
         ("GET", "/api/v1/users/1/preferences"),
         ("GET", "/api/v1/nothing-here"),
     ] {
-        for auth in [None, Some("Bearer wrong-token"), Some("Basic dGVzdA=="), Some(TOKEN)] {
+        for auth in [
+            None,
+            Some("Bearer wrong-token"),
+            Some("Basic dGVzdA=="),
+            Some(TOKEN),
+        ] {
             let mut builder = http::Request::builder().method(method).uri(path);
             if let Some(auth) = auth {
                 builder = builder.header("authorization", auth);
             }
-            let reply = api.send(builder.body(bytes::Bytes::new()).expect("request")).await;
+            let reply = api
+                .send(builder.body(bytes::Bytes::new()).expect("request"))
+                .await;
             assert_eq!(reply.status, 401, "{method} {path} {auth:?}");
             assert_eq!(reply.header("www-authenticate").as_deref(), Some("Bearer"));
             assert_eq!(reply.statements, 0);
@@ -752,26 +897,45 @@ async fn bodies_that_are_not_json_objects_are_refused() {
         }
         builder.body(bytes::Bytes::from(body)).expect("request")
     };
-    let valid = json!({"email": "a@example.com", "name": "A"}).to_string().into_bytes();
+    let valid = json!({"email": "a@example.com", "name": "A"})
+        .to_string()
+        .into_bytes();
     let cases: Vec<(Option<&'static str>, Vec<u8>, u16)> = vec![
         (Some("text/plain"), valid.clone(), 415),
         (None, valid.clone(), 415),
-        (Some("application/x-www-form-urlencoded"), b"email=a".to_vec(), 415),
+        (
+            Some("application/x-www-form-urlencoded"),
+            b"email=a".to_vec(),
+            415,
+        ),
         (Some("application/json"), b"{\"email\": ".to_vec(), 400),
-        (Some("application/json"), b"{\"name\": \"\xff\xfe\"}".to_vec(), 400),
+        (
+            Some("application/json"),
+            b"{\"name\": \"\xff\xfe\"}".to_vec(),
+            400,
+        ),
         (Some("application/json"), b"[1, 2]".to_vec(), 400),
         (Some("application/json"), b"\"text\"".to_vec(), 400),
         (Some("application/json"), b"".to_vec(), 400),
-        (Some("application/json"), vec![b' '; MAX_BODY_BYTES + 1], 413),
+        (
+            Some("application/json"),
+            vec![b' '; MAX_BODY_BYTES + 1],
+            413,
+        ),
     ];
     for (content_type, body, status) in cases {
         let reply = api.send(send(content_type, body)).await;
         assert_eq!(reply.status, status, "{content_type:?}");
-        assert_eq!(reply.header("content-type").as_deref(), Some("application/problem+json"));
+        assert_eq!(
+            reply.header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
         assert_eq!(reply.json()["status"], status);
         assert_eq!(reply.statements, 0);
     }
-    let ok = api.send(send(Some("application/json; charset=utf-8"), valid)).await;
+    let ok = api
+        .send(send(Some("application/json; charset=utf-8"), valid))
+        .await;
     assert_eq!(ok.status, 201);
     assert_eq!(api.count("SELECT count(*) FROM users").await, 1);
 }
@@ -779,10 +943,19 @@ async fn bodies_that_are_not_json_objects_are_refused() {
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     let api = Api::new().await;
-    for path in ["/api/v1", "/api/v1/", "/api/v1/accounts", "/api/v1/users/1/friends", "/api/v1/users/1/preferences/x"] {
+    for path in [
+        "/api/v1",
+        "/api/v1/",
+        "/api/v1/accounts",
+        "/api/v1/users/1/friends",
+        "/api/v1/users/1/preferences/x",
+    ] {
         let reply = api.call("GET", path, None).await;
         assert_eq!(reply.status, 404, "{path}");
-        assert_eq!(reply.header("content-type").as_deref(), Some("application/problem+json"));
+        assert_eq!(
+            reply.header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
     }
     for (method, path, allow) in [
         ("PUT", "/api/v1/users", "GET, POST"),
@@ -794,7 +967,10 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
         let reply = api.call(method, path, None).await;
         assert_eq!(reply.status, 405, "{method} {path}");
         assert_eq!(reply.header("allow").as_deref(), Some(allow));
-        assert_eq!(reply.header("content-type").as_deref(), Some("application/problem+json"));
+        assert_eq!(
+            reply.header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
     }
 }
 
@@ -807,21 +983,30 @@ async fn a_database_that_is_down_gives_503_with_retry_after() {
     for (method, path, body) in [
         ("GET", "/api/v1/users", None),
         ("GET", "/api/v1/users/1", None),
-        ("POST", "/api/v1/users", Some(json!({"email": "a@example.com", "name": "A"}))),
+        (
+            "POST",
+            "/api/v1/users",
+            Some(json!({"email": "a@example.com", "name": "A"})),
+        ),
     ] {
         let mut builder = Api::builder(method, path);
         if body.is_some() {
             builder = builder.header("content-type", "application/json");
         }
         let request = builder
-            .body(bytes::Bytes::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .body(bytes::Bytes::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            ))
             .expect("request");
         let db = instance.request_db();
         let response = api::handle(&request, &config, &db, today()).await;
         assert_eq!(response.status(), 503, "{method} {path}");
         assert!(response.headers().contains_key("retry-after"));
         let text = String::from_utf8(response.body().clone()).expect("utf-8");
-        assert!(!text.contains("127.0.0.1") && !text.to_lowercase().contains("refused"), "{text}");
+        assert!(
+            !text.contains("127.0.0.1") && !text.to_lowercase().contains("refused"),
+            "{text}"
+        );
     }
 }
 
@@ -837,13 +1022,19 @@ async fn models_show_type_and_id_only() {
         .expect("found");
     let shown = format!("{:?} {} {:?}", user.user, user.user, user);
     assert!(shown.contains(&format!("User(id={id})")), "{shown}");
-    assert!(!shown.contains("private@example.com") && !shown.contains("Private Person"), "{shown}");
+    assert!(
+        !shown.contains("private@example.com") && !shown.contains("Private Person"),
+        "{shown}"
+    );
 }
 
 #[test]
 fn age_is_computed_from_the_date_of_birth() {
-    let dob = keemu::domain::DateOfBirth::parse("2000-02-29", NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"))
-        .expect("dob");
+    let dob = keemu::domain::DateOfBirth::parse(
+        "2000-02-29",
+        NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
+    )
+    .expect("dob");
     let user = keemu::models::user::User {
         email: keemu::domain::Email::parse("a@example.com").expect("email"),
         name: keemu::domain::UserName::parse("A").expect("name"),

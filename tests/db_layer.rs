@@ -24,8 +24,15 @@ async fn requests_of_an_instance_share_one_connection() {
     let instance = Instance::new(test_db.connector());
     let first = backend_pid(&instance.request_db()).await;
     let second = backend_pid(&instance.request_db()).await;
-    assert_eq!(first, second, "the second request reused the kept connection");
-    assert_eq!(instance.connector.pool().status().size, 1, "one connection opened");
+    assert_eq!(
+        first, second,
+        "the second request reused the kept connection"
+    );
+    assert_eq!(
+        instance.connector.pool().status().size,
+        1,
+        "one connection opened"
+    );
 }
 
 #[tokio::test]
@@ -56,8 +63,16 @@ async fn a_broken_shared_connection_is_replaced_and_the_read_retried() {
     let db = instance.request_db();
     let new_pid = backend_pid(&db).await;
     assert_ne!(old_pid, new_pid);
-    assert_eq!(db_statements(&db), 2, "the read was sent twice (once retried)");
-    assert_eq!(backend_pid(&instance.request_db()).await, new_pid, "the fresh one is kept");
+    assert_eq!(
+        db_statements(&db),
+        2,
+        "the read was sent twice (once retried)"
+    );
+    assert_eq!(
+        backend_pid(&instance.request_db()).await,
+        new_pid,
+        "the fresh one is kept"
+    );
 }
 
 fn db_statements(db: &Database<NativeConnector>) -> u32 {
@@ -88,10 +103,16 @@ async fn a_write_on_a_broken_connection_is_not_retried() {
         )
         .await;
     assert!(
-        matches!(result, Err(DbError::Unavailable(Unavailable::ConnectionLost))),
+        matches!(
+            result,
+            Err(DbError::Unavailable(Unavailable::ConnectionLost))
+        ),
         "{result:?}"
     );
-    assert!(!instance.shared.is_open(), "the broken connection was discarded");
+    assert!(
+        !instance.shared.is_open(),
+        "the broken connection was discarded"
+    );
     let count: i64 = admin
         .query_one("SELECT count(*) FROM notes", &[])
         .await
@@ -118,7 +139,8 @@ async fn a_failed_transaction_leaves_no_transaction_open() {
     // The closure fails after a write: ROLLBACK.
     let result: Result<(), DbError> = db
         .transaction(async |tx| {
-            tx.execute("INSERT INTO notes (body) VALUES ('a')", &[]).await?;
+            tx.execute("INSERT INTO notes (body) VALUES ('a')", &[])
+                .await?;
             Err(DbError::Client { kind: "test" })
         })
         .await;
@@ -126,7 +148,8 @@ async fn a_failed_transaction_leaves_no_transaction_open() {
     // A statement fails on the server inside the transaction: ROLLBACK.
     let result: Result<(), DbError> = db
         .transaction(async |tx| {
-            tx.execute("INSERT INTO notes (body) VALUES ('b')", &[]).await?;
+            tx.execute("INSERT INTO notes (body) VALUES ('b')", &[])
+                .await?;
             tx.read("SELECT 1 / 0 AS boom", &[]).await?;
             Ok(())
         })
@@ -177,12 +200,16 @@ async fn a_transaction_commits_on_its_own_connection() {
     let shared_pid = backend_pid(&db).await;
     let tx_pid = db
         .transaction(async |tx| {
-            tx.execute("INSERT INTO notes (body) VALUES ('kept')", &[]).await?;
+            tx.execute("INSERT INTO notes (body) VALUES ('kept')", &[])
+                .await?;
             Ok::<_, DbError>(backend_pid(tx).await)
         })
         .await
         .expect("commit");
-    assert_ne!(shared_pid, tx_pid, "a transaction takes a connection of its own");
+    assert_ne!(
+        shared_pid, tx_pid,
+        "a transaction takes a connection of its own"
+    );
     let count: i64 = admin
         .query_one("SELECT count(*) FROM notes", &[])
         .await
@@ -208,7 +235,10 @@ async fn a_transaction_dropped_midway_is_not_returned_to_the_pool_open() {
         }),
     )
     .await;
-    assert!(dropped.is_err(), "the request's future was dropped mid-transaction");
+    assert!(
+        dropped.is_err(),
+        "the request's future was dropped mid-transaction"
+    );
     assert_ne!(tx_pid.get(), 0);
     let conn = instance.connector.open().await.expect("open");
     let rows = keemu::db::Connection::query(
@@ -233,7 +263,10 @@ async fn a_hung_statement_times_out_and_its_connection_is_discarded() {
     let db = instance.request_db();
     backend_pid(&db).await;
     let result = db.read("SELECT pg_sleep(30)", &[]).await;
-    assert_eq!(result.unwrap_err(), DbError::Unavailable(Unavailable::Timeout));
+    assert_eq!(
+        result.unwrap_err(),
+        DbError::Unavailable(Unavailable::Timeout)
+    );
     assert!(!instance.shared.is_open());
 }
 
@@ -248,7 +281,10 @@ async fn a_database_that_never_answers_gives_unavailable_within_the_timeout() {
     )
     .await
     .expect("bounded by the database timeout, not hung");
-    assert_eq!(result.unwrap_err(), DbError::Unavailable(Unavailable::Timeout));
+    assert_eq!(
+        result.unwrap_err(),
+        DbError::Unavailable(Unavailable::Timeout)
+    );
 }
 
 #[tokio::test]
@@ -278,7 +314,10 @@ async fn unique_violations_name_their_constraint() {
             constraint: Some("uq_tags_name".into())
         }
     );
-    assert!(instance.shared.is_open(), "a server error keeps the connection");
+    assert!(
+        instance.shared.is_open(),
+        "a server error keeps the connection"
+    );
 }
 
 #[tokio::test]
@@ -295,18 +334,34 @@ async fn parameters_bind_as_the_host_binds_them() {
     let db = instance.request_db();
     // An i64 does not bind to an integer column (the host refuses it too).
     let error = db
-        .execute("INSERT INTO t (small) VALUES ($1)", &[ParameterValue::Int64(1)])
+        .execute(
+            "INSERT INTO t (small) VALUES ($1)",
+            &[ParameterValue::Int64(1)],
+        )
         .await
         .unwrap_err();
-    assert_eq!(error, DbError::Client { kind: "type_mismatch" });
-    assert!(instance.shared.is_open(), "a type error is not a connection error");
+    assert_eq!(
+        error,
+        DbError::Client {
+            kind: "type_mismatch"
+        }
+    );
+    assert!(
+        instance.shared.is_open(),
+        "a type error is not a connection error"
+    );
     // Datetime binds to timestamp only: a timestamptz column needs the cast.
     let at = ParameterValue::Datetime((2026, 11, 27, 5, 0, 0, 0));
     let error = db
         .execute("INSERT INTO t (at) VALUES ($1)", std::slice::from_ref(&at))
         .await
         .unwrap_err();
-    assert_eq!(error, DbError::Client { kind: "type_mismatch" });
+    assert_eq!(
+        error,
+        DbError::Client {
+            kind: "type_mismatch"
+        }
+    );
     db.execute(
         "INSERT INTO t (small, big, at, day, word) \
          VALUES ($1, $2, ($3::timestamp AT TIME ZONE 'UTC'), $4, $5)",
@@ -321,7 +376,10 @@ async fn parameters_bind_as_the_host_binds_them() {
     .await
     .expect("insert with the right types");
     let rows = db
-        .read("SELECT small, big, at, day, word FROM t WHERE small IS NOT NULL", &[])
+        .read(
+            "SELECT small, big, at, day, word FROM t WHERE small IS NOT NULL",
+            &[],
+        )
         .await
         .expect("read");
     assert_eq!(rows[0].get::<i32>("small").ok(), Some(1));
@@ -333,7 +391,10 @@ async fn parameters_bind_as_the_host_binds_them() {
         chrono::NaiveDate::from_ymd_opt(2000, 2, 29)
     );
     // A citext/json/enum column arrives as Unsupported; the decode error names the column.
-    let rows = db.read("SELECT '{}'::json AS doc", &[]).await.expect("read");
+    let rows = db
+        .read("SELECT '{}'::json AS doc", &[])
+        .await
+        .expect("read");
     let error = rows[0].get::<String>("doc").unwrap_err();
     assert!(error.to_string().contains("`doc`"), "{error}");
 }

@@ -41,7 +41,11 @@ async fn healthy_with_a_migrated_database() {
     assert_eq!(body["schema_version"], latest_migration());
     // pgvector is not packaged on these machines.
     assert_eq!(body["vector_extension"], "unavailable");
-    assert!(body["database_latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
+    assert!(
+        body["database_latency_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms >= 0.0)
+    );
     assert_eq!(db.statements_sent(), 1, "one statement per check");
     let text = String::from_utf8(response.body().clone()).expect("utf-8");
     assert!(!text.contains("postgres"), "no address in the body: {text}");
@@ -51,7 +55,8 @@ async fn healthy_with_a_migrated_database() {
 async fn schema_version_is_null_before_the_first_migration() {
     let test_db = TestDatabase::create_empty().await;
     let instance = Instance::new(test_db.connector());
-    let response = health::handle(&request("GET", "/health"), &info(), &instance.request_db()).await;
+    let response =
+        health::handle(&request("GET", "/health"), &info(), &instance.request_db()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(json(&response)["schema_version"], serde_json::Value::Null);
 }
@@ -60,7 +65,8 @@ async fn schema_version_is_null_before_the_first_migration() {
 async fn head_has_the_status_and_no_body() {
     let test_db = TestDatabase::create().await;
     let instance = Instance::new(test_db.connector());
-    let response = health::handle(&request("HEAD", "/health"), &info(), &instance.request_db()).await;
+    let response =
+        health::handle(&request("HEAD", "/health"), &info(), &instance.request_db()).await;
     assert_eq!(response.status(), 200);
     assert!(response.body().is_empty());
 }
@@ -79,7 +85,8 @@ async fn liveness_does_not_touch_the_database() {
 #[tokio::test]
 async fn unreachable_database_is_503_unhealthy() {
     let instance = Instance::new(NativeConnector::new(&refused_address()).expect("connector"));
-    let response = health::handle(&request("GET", "/health"), &info(), &instance.request_db()).await;
+    let response =
+        health::handle(&request("GET", "/health"), &info(), &instance.request_db()).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -87,7 +94,10 @@ async fn unreachable_database_is_503_unhealthy() {
     assert_eq!(body["status"], "unhealthy");
     assert_eq!(body["database"], "disconnected");
     let text = body.to_string();
-    assert!(!text.contains("127.0.0.1") && !text.contains("refused"), "{text}");
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("refused"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +121,12 @@ async fn recovers_after_the_database_comes_back() {
     let test_db = TestDatabase::create().await;
     let instance = Instance::new(test_db.connector());
     let db = instance.request_db();
-    assert_eq!(health::handle(&request("GET", "/health"), &info(), &db).await.status(), 200);
+    assert_eq!(
+        health::handle(&request("GET", "/health"), &info(), &db)
+            .await
+            .status(),
+        200
+    );
     let admin = test_db.client().await;
     admin
         .execute(
@@ -122,21 +137,34 @@ async fn recovers_after_the_database_comes_back() {
         .await
         .expect("terminate");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let response = health::handle(&request("GET", "/health"), &info(), &instance.request_db()).await;
+    let response =
+        health::handle(&request("GET", "/health"), &info(), &instance.request_db()).await;
     assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_are_problems() {
     let instance = Instance::new(NativeConnector::new(&refused_address()).expect("connector"));
-    let response = health::handle(&request("GET", "/health/nope"), &info(), &instance.request_db()).await;
+    let response = health::handle(
+        &request("GET", "/health/nope"),
+        &info(),
+        &instance.request_db(),
+    )
+    .await;
     assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     assert_eq!(json(&response)["status"], 404);
     for path in ["/health", "/health/live"] {
-        let response = health::handle(&request("POST", path), &info(), &instance.request_db()).await;
+        let response =
+            health::handle(&request("POST", path), &info(), &instance.request_db()).await;
         assert_eq!(response.status(), 405);
         assert_eq!(response.headers()["allow"], "GET, HEAD");
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
     }
 }

@@ -15,14 +15,17 @@ async fn applies_in_order_then_is_a_no_op() {
     let versions: Vec<i32> = report
         .applied_migrations()
         .iter()
-        .map(|m| m.version() as i32)
+        .map(|m| m.version())
         .collect();
     let mut sorted = versions.clone();
     sorted.sort();
     assert_eq!(versions, sorted, "applied in version order");
 
     let again = migrate::run(&test_db.address).await.expect("second run");
-    assert!(again.applied_migrations().is_empty(), "a second run applies nothing");
+    assert!(
+        again.applied_migrations().is_empty(),
+        "a second run applies nothing"
+    );
 
     let client = test_db.client().await;
     let rows = client
@@ -63,16 +66,25 @@ async fn the_foundation_keeps_updated_at_and_skips_a_missing_vector_extension() 
     let test_db = TestDatabase::create().await;
     let client = test_db.client().await;
     let vector: i64 = client
-        .query_one("SELECT count(*) FROM pg_extension WHERE extname = 'vector'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_extension WHERE extname = 'vector'",
+            &[],
+        )
         .await
         .expect("extensions")
         .get(0);
     let available: i64 = client
-        .query_one("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'",
+            &[],
+        )
         .await
         .expect("available")
         .get(0);
-    assert_eq!(vector, available, "installed exactly where the server offers it");
+    assert_eq!(
+        vector, available,
+        "installed exactly where the server offers it"
+    );
 
     client
         .batch_execute(
@@ -101,6 +113,13 @@ async fn the_foundation_keeps_updated_at_and_skips_a_missing_vector_extension() 
         .await
         .expect("row");
     type At = chrono::DateTime<chrono::Utc>;
-    assert_eq!(before.get::<_, At>(0), after.get::<_, At>(0), "created_at stays");
-    assert!(after.get::<_, At>(1) > before.get::<_, At>(1), "updated_at moves");
+    assert_eq!(
+        before.get::<_, At>(0),
+        after.get::<_, At>(0),
+        "created_at stays"
+    );
+    assert!(
+        after.get::<_, At>(1) > before.get::<_, At>(1),
+        "updated_at moves"
+    );
 }

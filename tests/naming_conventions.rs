@@ -57,8 +57,14 @@ fn the_checker_itself_catches_bad_names() {
     assert!(constraint_problem("p", "users_pkey", "users", &[], None).is_some());
     assert!(constraint_problem("u", "users_email_key", "users", &email, None).is_some());
     assert!(
-        constraint_problem("f", "fk_prefs_user_id_users", "prefs", &["user_id".into()], Some("users"))
-            .is_none()
+        constraint_problem(
+            "f",
+            "fk_prefs_user_id_users",
+            "prefs",
+            &["user_id".into()],
+            Some("users")
+        )
+        .is_none()
     );
     assert!(constraint_problem("c", "ck_users_", "users", &email, None).is_some());
     assert!(index_problem("users_email_idx", "users", false, &email, &[]).is_some());
@@ -132,5 +138,9 @@ async fn constraints_and_indexes_follow_the_convention() {
             &row.get::<_, Vec<String>>("expression_columns"),
         ));
     }
-    assert!(problems.is_empty(), "names that break the convention:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "names that break the convention:\n{}",
+        problems.join("\n")
+    );
 }

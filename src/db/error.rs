@@ -140,9 +140,15 @@ impl DbError {
 /// suit the PostgreSQL type is reported the same way; that is a bug in a statement, not a
 /// reason to discard the connection.
 fn is_type_error_text(text: &str) -> bool {
-    ["kind: ToSql", "kind: FromSql", "kind: Column", "kind: Parameters", "kind: RowCount"]
-        .iter()
-        .any(|kind| text.contains(kind))
+    [
+        "kind: ToSql",
+        "kind: FromSql",
+        "kind: Column",
+        "kind: Parameters",
+        "kind: RowCount",
+    ]
+    .iter()
+    .any(|kind| text.contains(kind))
 }
 
 /// SQLSTATEs that mean the session is gone: class 08 (connection exception) and the

@@ -148,7 +148,12 @@ mod tests {
                 "created_at".to_owned(),
                 "updated_at".to_owned(),
             ]),
-            vec![DbValue::Int64(42), DbValue::Str("a@b.c".into()), at.clone(), at],
+            vec![
+                DbValue::Int64(42),
+                DbValue::Str("a@b.c".into()),
+                at.clone(),
+                at,
+            ],
         )
     }
 

@@ -61,11 +61,7 @@ impl Row {
 impl std::fmt::Debug for Row {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(
-                self.columns
-                    .iter()
-                    .zip(self.values.iter().map(value_kind)),
-            )
+            .entries(self.columns.iter().zip(self.values.iter().map(value_kind)))
             .finish()
     }
 }
@@ -140,12 +136,18 @@ mod tests {
     fn says_what_went_wrong() {
         let row = row();
         let missing = row.get::<i64>("nope").unwrap_err().to_string();
-        assert!(missing.contains("`nope`") && missing.contains("no such column"), "{missing}");
+        assert!(
+            missing.contains("`nope`") && missing.contains("no such column"),
+            "{missing}"
+        );
         let null = row.get::<String>("note").unwrap_err().to_string();
         assert!(null.contains("unexpected NULL"), "{null}");
         let mismatch = row.get::<i64>("name").unwrap_err().to_string();
         assert!(mismatch.contains("type mismatch"), "{mismatch}");
-        assert!(!mismatch.contains("Ada"), "values never appear in errors: {mismatch}");
+        assert!(
+            !mismatch.contains("Ada"),
+            "values never appear in errors: {mismatch}"
+        );
         let int32 = row.get::<i32>("id").unwrap_err().to_string();
         assert!(int32.contains("int64"), "{int32}");
     }

@@ -1,6 +1,6 @@
 //! User preferences: [`UpdateFrequency`] and [`SummaryLength`].
 //!
-//! Both are closed sets of snake_case names. Each has `as_str`/`parse`, an `ALL` list,
+//! Both are closed sets of `snake_case` names. Each has `as_str`/`parse`, an `ALL` list,
 //! `Display`/`FromStr`, serde (as the plain name), and database conversions (a text column).
 //! Deserialisation goes through `parse`, so its error message never echoes the input either.
 
@@ -30,7 +30,7 @@ macro_rules! preference_enum {
             /// Every value, in declaration order.
             pub const ALL: &'static [Self] = &[$(Self::$variant),+];
 
-            /// The snake_case name used in JSON and in the database.
+            /// The `snake_case` name used in JSON and in the database.
             #[must_use]
             pub const fn as_str(self) -> &'static str {
                 match self {
@@ -38,7 +38,7 @@ macro_rules! preference_enum {
                 }
             }
 
-            /// Parses the snake_case name (exact, case-sensitive).
+            /// Parses the `snake_case` name (exact, case-sensitive).
             ///
             /// # Errors
             ///

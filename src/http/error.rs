@@ -79,9 +79,9 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            ApiError::BadRequest(detail) | ApiError::NotFound(detail) | ApiError::Conflict(detail) => {
-                (*detail).to_owned()
-            }
+            ApiError::BadRequest(detail)
+            | ApiError::NotFound(detail)
+            | ApiError::Conflict(detail) => (*detail).to_owned(),
             ApiError::Unauthorized => "a valid bearer token is required".to_owned(),
             ApiError::MethodNotAllowed { allow } => {
                 format!("this resource allows only: {allow}")
@@ -100,9 +100,7 @@ impl ApiError {
             ApiError::Validation(errors) => {
                 format!("{} invalid field(s)", errors.len())
             }
-            ApiError::Unavailable => {
-                "the database is unavailable; retry later".to_owned()
-            }
+            ApiError::Unavailable => "the database is unavailable; retry later".to_owned(),
             ApiError::Internal => "an internal error occurred".to_owned(),
         }
     }
@@ -188,7 +186,8 @@ mod tests {
 
     #[test]
     fn problem_json_shape() {
-        let response = ApiError::Validation(vec![FieldError::new("email", "invalid")]).into_response();
+        let response =
+            ApiError::Validation(vec![FieldError::new("email", "invalid")]).into_response();
         assert_eq!(response.status(), 422);
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],

@@ -51,7 +51,9 @@ pub fn object(request: &Request) -> Result<Map<String, Value>, ApiError> {
         .map_err(|_| ApiError::BadRequest("the request body is not valid JSON"))?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(ApiError::BadRequest("the request body must be a JSON object")),
+        _ => Err(ApiError::BadRequest(
+            "the request body must be a JSON object",
+        )),
     }
 }
 
@@ -80,13 +82,31 @@ mod tests {
     #[test]
     fn errors_in_order() {
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        assert_eq!(object(&request(Some("text/plain"), &big)), Err(ApiError::PayloadTooLarge));
-        assert_eq!(object(&request(None, b"{}")), Err(ApiError::UnsupportedMediaType));
-        assert_eq!(object(&request(Some("text/plain"), b"{}")), Err(ApiError::UnsupportedMediaType));
-        assert!(matches!(object(&request(Some("application/json"), b"\xff{}")), Err(ApiError::BadRequest(m)) if m.contains("UTF-8")));
-        assert!(matches!(object(&request(Some("application/json"), b"{")), Err(ApiError::BadRequest(m)) if m.contains("not valid JSON")));
-        assert!(matches!(object(&request(Some("application/json"), b"[1]")), Err(ApiError::BadRequest(m)) if m.contains("object")));
-        assert_eq!(object(&request(Some("application/json"), b"{\"a\":1}")).map(|m| m.len()), Ok(1));
+        assert_eq!(
+            object(&request(Some("text/plain"), &big)),
+            Err(ApiError::PayloadTooLarge)
+        );
+        assert_eq!(
+            object(&request(None, b"{}")),
+            Err(ApiError::UnsupportedMediaType)
+        );
+        assert_eq!(
+            object(&request(Some("text/plain"), b"{}")),
+            Err(ApiError::UnsupportedMediaType)
+        );
+        assert!(
+            matches!(object(&request(Some("application/json"), b"\xff{}")), Err(ApiError::BadRequest(m)) if m.contains("UTF-8"))
+        );
+        assert!(
+            matches!(object(&request(Some("application/json"), b"{")), Err(ApiError::BadRequest(m)) if m.contains("not valid JSON"))
+        );
+        assert!(
+            matches!(object(&request(Some("application/json"), b"[1]")), Err(ApiError::BadRequest(m)) if m.contains("object"))
+        );
+        assert_eq!(
+            object(&request(Some("application/json"), b"{\"a\":1}")).map(|m| m.len()),
+            Ok(1)
+        );
         let exact = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES - 8));
         assert_eq!(exact.len(), MAX_BODY_BYTES);
         assert!(object(&request(Some("application/json"), exact.as_bytes())).is_ok());

@@ -11,7 +11,9 @@ use spin_sdk::http_service;
 #[http_service]
 async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
     let Some(request) = read_request(request).await else {
-        return into_spin_response(ApiError::BadRequest("the request could not be read").into_response());
+        return into_spin_response(
+            ApiError::BadRequest("the request could not be read").into_response(),
+        );
     };
     let response = served(request, async |request: Request| {
         let info = HealthInfo {

@@ -74,7 +74,10 @@ impl Connection for SpinConnection {
         // The host pool would take this connection back inside its transaction; send the
         // ROLLBACK from a task of its own, which outlives the request that dropped it.
         spin_sdk::wasip3::spawn(async move {
-            let _ = self.0.execute("ROLLBACK", Vec::<ParameterValue>::new()).await;
+            let _ = self
+                .0
+                .execute("ROLLBACK", Vec::<ParameterValue>::new())
+                .await;
         });
     }
 }

@@ -263,7 +263,8 @@ fn to_sql_parameter(value: &ParameterValue) -> Result<SqlParam, String> {
             Box::new(uuid::Uuid::parse_str(v).map_err(|_| format!("invalid UUID {v}"))?)
         }
         ParameterValue::Jsonb(v) => Box::new(
-            serde_json::from_slice::<serde_json::Value>(v).map_err(|_| "invalid JSON".to_owned())?,
+            serde_json::from_slice::<serde_json::Value>(v)
+                .map_err(|_| "invalid JSON".to_owned())?,
         ),
         ParameterValue::ArrayInt32(v) => Box::new(v.clone()),
         ParameterValue::ArrayInt64(v) => Box::new(v.clone()),

@@ -6,6 +6,10 @@
 //! - [`migrate`]: applies `migrations/` with refinery.
 //! - [`testing`]: a fresh, migrated database per test.
 
+// `spin_sdk::pg::PgError` is the host's error type, returned as the host returns it (the SDK
+// allows this lint for the same reason).
+#![allow(clippy::result_large_err)]
+
 pub mod adapter;
 pub mod migrate;
 pub mod testing;

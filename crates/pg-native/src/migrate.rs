@@ -30,7 +30,7 @@ pub fn embedded() -> Vec<(i32, String, u64)> {
     runner()
         .get_migrations()
         .iter()
-        .map(|m| (m.version() as i32, m.name().to_owned(), m.checksum()))
+        .map(|m| (m.version(), m.name().to_owned(), m.checksum()))
         .collect()
 }
 
@@ -77,7 +77,10 @@ pub async fn run_with(runner: &Runner, client: &mut Client) -> Result<Report, Mi
         .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
         .await
         .map_err(MigrateError::Lock)?;
-    let result = runner.run_async(client).await.map_err(MigrateError::Migrate);
+    let result = runner
+        .run_async(client)
+        .await
+        .map_err(MigrateError::Migrate);
     let unlocked = client
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
         .await

@@ -133,7 +133,9 @@ async fn ensure_template(admin: &Client, server: &str) -> String {
             .await
             .expect("drop a half-built template");
         admin
-            .batch_execute(&format!("CREATE DATABASE \"{building}\" TEMPLATE template0"))
+            .batch_execute(&format!(
+                "CREATE DATABASE \"{building}\" TEMPLATE template0"
+            ))
             .await
             .expect("create template");
         migrate::run(&with_dbname(server, &building))

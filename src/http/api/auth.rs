@@ -17,7 +17,11 @@ pub fn require_bearer(headers: &HeaderMap, expected: &str) -> Result<(), ApiErro
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
     match presented {
-        Some(token) if !expected.is_empty() && bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
+        Some(token)
+            if !expected.is_empty() && bool::from(token.as_bytes().ct_eq(expected.as_bytes())) =>
+        {
+            Ok(())
+        }
         _ => Err(ApiError::Unauthorized),
     }
 }

@@ -11,7 +11,10 @@ use crate::models::user::{PreferencesVersion, UserVersion};
 
 /// The `ETag` of a user representation.
 pub fn user_etag(version: UserVersion) -> String {
-    format!("\"u{}.{}\"", version.user_micros, version.preferences_micros)
+    format!(
+        "\"u{}.{}\"",
+        version.user_micros, version.preferences_micros
+    )
 }
 
 /// The `ETag` of a preferences representation.
@@ -44,7 +47,11 @@ fn parse<V>(headers: &HeaderMap, parse_tag: impl Fn(&str) -> Option<V>) -> Preco
     let Some(value) = if_match(headers) else {
         return Precondition::None;
     };
-    let tags: Vec<&str> = value.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+    let tags: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
     if tags == ["*"] {
         return Precondition::None;
     }
@@ -97,14 +104,20 @@ mod tests {
             user_micros: 1_764_000_000_123_456,
             preferences_micros: 1_764_000_000_000_001,
         };
-        assert_eq!(user_precondition(&headers(&user_etag(v))), Precondition::Version(v));
+        assert_eq!(
+            user_precondition(&headers(&user_etag(v))),
+            Precondition::Version(v)
+        );
         assert_eq!(user_precondition(&HeaderMap::new()), Precondition::None);
         assert_eq!(user_precondition(&headers("*")), Precondition::None);
         assert_eq!(
             user_precondition(&headers(&format!("W/{}", user_etag(v)))),
             Precondition::NeverMatches
         );
-        assert_eq!(user_precondition(&headers("\"garbage\"")), Precondition::NeverMatches);
+        assert_eq!(
+            user_precondition(&headers("\"garbage\"")),
+            Precondition::NeverMatches
+        );
         let p = PreferencesVersion { micros: 42 };
         assert_eq!(
             preferences_precondition(&headers(&preferences_etag(p))),

@@ -30,7 +30,12 @@ impl Errors {
     }
 
     /// Rejects fields outside `allowed` (read-only ones with their own message).
-    fn unknown_fields(&mut self, body: &Map<String, Value>, allowed: &[&str], extra: &[(&str, &str)]) {
+    fn unknown_fields(
+        &mut self,
+        body: &Map<String, Value>,
+        allowed: &[&str],
+        extra: &[(&str, &str)],
+    ) {
         let mut keys: Vec<&String> = body.keys().collect();
         keys.sort();
         for key in keys {
@@ -195,7 +200,9 @@ pub fn new_user(body: &Map<String, Value>, today: NaiveDate) -> Result<NewUser, 
         date_of_birth(e, v, today)
     });
     let timezone = not_null(&mut errors, body, "timezone", timezone);
-    let is_active = not_null(&mut errors, body, "is_active", |e, v| boolean(e, "is_active", v));
+    let is_active = not_null(&mut errors, body, "is_active", |e, v| {
+        boolean(e, "is_active", v)
+    });
     let user = (|| {
         Some(NewUser {
             email: email?,
@@ -222,7 +229,9 @@ pub fn user_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserC
         date_of_birth(e, v, today)
     });
     let timezone = not_null(&mut errors, body, "timezone", timezone);
-    let is_active = not_null(&mut errors, body, "is_active", |e, v| boolean(e, "is_active", v));
+    let is_active = not_null(&mut errors, body, "is_active", |e, v| {
+        boolean(e, "is_active", v)
+    });
     let changes = (|| {
         Some(UserChanges {
             email: email.ok()?,
@@ -242,7 +251,11 @@ pub fn preference_changes(body: &Map<String, Value>) -> Result<PreferenceChanges
     let mut errors = Errors::default();
     errors.unknown_fields(
         body,
-        &["update_frequency", "summary_length", "email_notifications_enabled"],
+        &[
+            "update_frequency",
+            "summary_length",
+            "email_notifications_enabled",
+        ],
         &[],
     );
     let update_frequency = not_null(&mut errors, body, "update_frequency", |e, v| {

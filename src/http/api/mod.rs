@@ -62,7 +62,11 @@ async fn route<D: Db>(
     let rest = path
         .strip_prefix(PREFIX)
         .ok_or(ApiError::NotFound("no such route"))?;
-    let segments: Vec<&str> = rest.strip_prefix('/').unwrap_or("\u{0}").split('/').collect();
+    let segments: Vec<&str> = rest
+        .strip_prefix('/')
+        .unwrap_or("\u{0}")
+        .split('/')
+        .collect();
     match segments.as_slice() {
         ["users", tail @ ..] => users::route(request, tail, db, today).await,
         _ => Err(ApiError::NotFound("no such route")),

@@ -50,7 +50,9 @@ pub async fn route<D: Db>(
         }
         [id, "preferences"] => {
             if !matches!(*method, Method::GET | Method::PATCH) {
-                return Err(ApiError::MethodNotAllowed { allow: "GET, PATCH" });
+                return Err(ApiError::MethodNotAllowed {
+                    allow: "GET, PATCH",
+                });
             }
             let id = user_id(id)?;
             match *method {
@@ -76,7 +78,10 @@ fn with_etag(mut response: Response, etag: String) -> Response {
 
 fn user_response(status: StatusCode, user: &UserWithPreferences) -> Result<Response, ApiError> {
     let body = serde_json::to_value(user).map_err(|_| ApiError::Internal)?;
-    Ok(with_etag(json_response(status, &body), etag::user_etag(user.version())))
+    Ok(with_etag(
+        json_response(status, &body),
+        etag::user_etag(user.version()),
+    ))
 }
 
 fn preferences_response(preferences: &Record<Preferences>) -> Result<Response, ApiError> {
@@ -101,7 +106,9 @@ fn expected_user(precondition: Precondition<UserVersion>) -> Option<UserVersion>
     }
 }
 
-fn expected_preferences(precondition: Precondition<PreferencesVersion>) -> Option<PreferencesVersion> {
+fn expected_preferences(
+    precondition: Precondition<PreferencesVersion>,
+) -> Option<PreferencesVersion> {
     match precondition {
         Precondition::None => None,
         Precondition::Version(v) => Some(v),

@@ -4,8 +4,8 @@ use spin_sdk::pg::ParameterValue;
 
 use super::sql;
 use super::{
-    Change, NewUser, PreferenceChanges, Preferences, PreferencesVersion, UserChanges,
-    UserVersion, UserWithPreferences,
+    Change, NewUser, PreferenceChanges, Preferences, PreferencesVersion, UserChanges, UserVersion,
+    UserWithPreferences,
 };
 use crate::db::{Db, DbError, Record, Row, nullable};
 use crate::domain::{Email, UserId};
@@ -195,7 +195,9 @@ pub async fn get_preferences(
     id: UserId,
 ) -> Result<Option<Record<Preferences>>, DbError> {
     let rows = db.read(sql::GET_PREFERENCES, &[id.into()]).await?;
-    rows.first().map(|row| Record::from_row(row, "p_")).transpose()
+    rows.first()
+        .map(|row| Record::from_row(row, "p_"))
+        .transpose()
 }
 
 /// Applies a merge patch to a user's preferences, if their version is `expected`.
@@ -208,15 +210,17 @@ pub async fn update_preferences(
     if changes.is_empty() {
         return Ok(match get_preferences(db, id).await? {
             None => Outcome::NotFound,
-            Some(p) if expected.is_some_and(|v| v != PreferencesVersion::of(&p)) => {
-                Outcome::Stale
-            }
+            Some(p) if expected.is_some_and(|v| v != PreferencesVersion::of(&p)) => Outcome::Stale,
             Some(p) => Outcome::Done(p),
         });
     }
     let mut params = vec![id.into()];
-    params.extend(required(changes.update_frequency.map(|v| v.as_str().to_owned())));
-    params.extend(required(changes.summary_length.map(|v| v.as_str().to_owned())));
+    params.extend(required(
+        changes.update_frequency.map(|v| v.as_str().to_owned()),
+    ));
+    params.extend(required(
+        changes.summary_length.map(|v| v.as_str().to_owned()),
+    ));
     params.extend(required(changes.email_notifications_enabled));
     params.push(nullable(expected.map(|v| v.micros)));
     let row = first(db.write(sql::UPDATE_PREFERENCES, &params).await?)?;
