@@ -92,26 +92,6 @@ fn boolean(errors: &mut Errors, field: &str, value: &Value) -> Option<bool> {
     b
 }
 
-/// A required field of a create request.
-fn required<'a, T>(
-    errors: &mut Errors,
-    body: &'a Map<String, Value>,
-    field: &str,
-    parse: impl FnOnce(&mut Errors, &'a Value) -> Option<T>,
-) -> Option<T> {
-    match raw(body, field) {
-        Raw::Absent => {
-            errors.push(field, "is required");
-            None
-        }
-        Raw::Null => {
-            errors.push(field, "must not be null");
-            None
-        }
-        Raw::Value(value) => parse(errors, value),
-    }
-}
-
 /// A field that may be absent (keep/default), but not null.
 fn not_null<'a, T>(
     errors: &mut Errors,
@@ -188,61 +168,61 @@ const PREFERENCES_HINT: (&str, &str) = (
     "is changed with PATCH /api/v1/users/{id}/preferences",
 );
 
-/// The body of `POST /users`.
-pub fn new_user(body: &Map<String, Value>, today: NaiveDate) -> Result<NewUser, ApiError> {
-    let mut errors = Errors::default();
+/// The user fields of a body, each absent (`None`/`Keep`), cleared or set; `None` if any
+/// field is invalid (the errors say which).
+fn user_fields(
+    errors: &mut Errors,
+    body: &Map<String, Value>,
+    today: NaiveDate,
+) -> Option<UserChanges> {
     errors.unknown_fields(body, USER_FIELDS, &[PREFERENCES_HINT]);
-    let email = required(&mut errors, body, "email", email);
-    let name = required(&mut errors, body, "name", name);
-    let profile_picture = nullable(&mut errors, body, "profile_picture", profile_picture);
-    let profession = nullable(&mut errors, body, "profession", profession);
-    let date_of_birth = nullable(&mut errors, body, "date_of_birth", |e, v| {
+    let email = not_null(errors, body, "email", email);
+    let name = not_null(errors, body, "name", name);
+    let profile_picture = nullable(errors, body, "profile_picture", profile_picture);
+    let profession = nullable(errors, body, "profession", profession);
+    let date_of_birth = nullable(errors, body, "date_of_birth", |e, v| {
         date_of_birth(e, v, today)
     });
-    let timezone = not_null(&mut errors, body, "timezone", timezone);
-    let is_active = not_null(&mut errors, body, "is_active", |e, v| {
-        boolean(e, "is_active", v)
-    });
-    let user = (|| {
+    let timezone = not_null(errors, body, "timezone", timezone);
+    let is_active = not_null(errors, body, "is_active", |e, v| boolean(e, "is_active", v));
+    Some(UserChanges {
+        email: email.ok()?,
+        name: name.ok()?,
+        profile_picture: profile_picture.ok()?,
+        profession: profession.ok()?,
+        date_of_birth: date_of_birth.ok()?,
+        timezone: timezone.ok()?,
+        is_active: is_active.ok()?,
+    })
+}
+
+/// The body of `POST /users`: `email` and `name` required, the rest optional with defaults.
+pub fn new_user(body: &Map<String, Value>, today: NaiveDate) -> Result<NewUser, ApiError> {
+    let mut errors = Errors::default();
+    let fields = user_fields(&mut errors, body, today);
+    for field in ["email", "name"] {
+        if !body.contains_key(field) {
+            errors.push(field, "is required");
+        }
+    }
+    let user = fields.and_then(|f| {
         Some(NewUser {
-            email: email?,
-            name: name?,
-            profile_picture: profile_picture.ok()?.into_set(),
-            profession: profession.ok()?.into_set(),
-            date_of_birth: date_of_birth.ok()?.into_set(),
-            timezone: timezone.ok()?.unwrap_or_default(),
-            is_active: is_active.ok()?.unwrap_or(true),
+            email: f.email?,
+            name: f.name?,
+            profile_picture: f.profile_picture.into_set(),
+            profession: f.profession.into_set(),
+            date_of_birth: f.date_of_birth.into_set(),
+            timezone: f.timezone.unwrap_or_default(),
+            is_active: f.is_active.unwrap_or(true),
         })
-    })();
+    });
     errors.finish(user)
 }
 
 /// The body of `PATCH /users/{id}` (JSON merge patch).
 pub fn user_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserChanges, ApiError> {
     let mut errors = Errors::default();
-    errors.unknown_fields(body, USER_FIELDS, &[PREFERENCES_HINT]);
-    let email = not_null(&mut errors, body, "email", email);
-    let name = not_null(&mut errors, body, "name", name);
-    let profile_picture = nullable(&mut errors, body, "profile_picture", profile_picture);
-    let profession = nullable(&mut errors, body, "profession", profession);
-    let date_of_birth = nullable(&mut errors, body, "date_of_birth", |e, v| {
-        date_of_birth(e, v, today)
-    });
-    let timezone = not_null(&mut errors, body, "timezone", timezone);
-    let is_active = not_null(&mut errors, body, "is_active", |e, v| {
-        boolean(e, "is_active", v)
-    });
-    let changes = (|| {
-        Some(UserChanges {
-            email: email.ok()?,
-            name: name.ok()?,
-            profile_picture: profile_picture.ok()?,
-            profession: profession.ok()?,
-            date_of_birth: date_of_birth.ok()?,
-            timezone: timezone.ok()?,
-            is_active: is_active.ok()?,
-        })
-    })();
+    let changes = user_fields(&mut errors, body, today);
     errors.finish(changes)
 }
 
