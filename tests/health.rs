@@ -168,3 +168,35 @@ async fn unknown_paths_and_wrong_methods_are_problems() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_check_that_times_out_discards_the_kept_connection() {
+    let test_db = TestDatabase::create().await;
+    let instance = Instance::new(test_db.connector()).with_timeout(Duration::from_millis(300));
+    let ok = health::handle(&request("GET", "/health"), &info(), &instance.request_db()).await;
+    assert_eq!(ok.status(), 200);
+    assert!(instance.shared.is_open());
+
+    // Another session holds a lock the check needs: the kept connection blocks.
+    let mut admin = test_db.client().await;
+    let tx = admin.transaction().await.expect("begin");
+    tx.batch_execute("LOCK TABLE pg_extension IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        health::handle(&request("GET", "/health"), &info(), &instance.request_db()),
+    )
+    .await
+    .expect("bounded");
+    assert_eq!(response.status(), 503);
+    assert!(
+        !instance.shared.is_open(),
+        "the stuck connection is not reused"
+    );
+    tx.rollback().await.expect("release");
+
+    let response =
+        health::handle(&request("GET", "/health"), &info(), &instance.request_db()).await;
+    assert_eq!(response.status(), 200);
+}

@@ -152,6 +152,15 @@ impl<K: Connector> Database<K> {
             .await
     }
 
+    /// Forgets the instance's shared connection, so the next statement opens a fresh one.
+    /// For callers that bound several statements together with [`Self::within_timeout`]:
+    /// when that outer bound fires, the connection may be stuck.
+    pub fn discard_shared(&self) {
+        if let Some(conn) = self.shared.get() {
+            self.shared.discard(&conn);
+        }
+    }
+
     /// Takes a connection of its own from the host's pool.
     async fn open(&self) -> Result<K::Conn, DbError> {
         let opened = self

@@ -7,7 +7,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::{ApiError, Request, Response, json_response};
-use crate::db::{Connector, Database, Db, DbError, Row};
+use crate::db::{Connector, Database, Db, DbError, Row, Unavailable};
 use crate::observability::log;
 
 /// Settings shown by `/health` (never a secret).
@@ -59,7 +59,13 @@ pub async fn check_database<K: Connector>(db: &Database<K>) -> Result<DatabaseSt
                 other => other,
             }
         })
-        .await?;
+        .await
+        .inspect_err(|error| {
+            if *error == DbError::Unavailable(Unavailable::Timeout) {
+                // The whole check timed out: its connection may be stuck.
+                db.discard_shared();
+            }
+        })?;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let row: &Row = rows.first().ok_or(DbError::Decode {
         column: "schema_version".into(),
