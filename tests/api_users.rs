@@ -1050,3 +1050,53 @@ fn age_is_computed_from_the_date_of_birth() {
     assert_eq!(on(2026, 3, 1), Some(26));
     assert_eq!(on(2028, 2, 29), Some(28));
 }
+
+#[tokio::test]
+async fn concurrent_patches_with_the_same_if_match_let_exactly_one_through() {
+    let api = Api::new().await;
+    let created = api.create("cas@example.com", "Start").await;
+    let path = format!("/api/v1/users/{}", created["id"]);
+    let etag = api
+        .call("GET", &path, None)
+        .await
+        .header("etag")
+        .expect("etag");
+    // Ten instances, each on its own connection: the writes really race on the server.
+    let instances: Vec<Instance> = (0..10).map(|_| Instance::new(api.db.connector())).collect();
+    let config = ApiConfig {
+        api_token: TOKEN.into(),
+    };
+    let patches = instances.iter().enumerate().map(|(i, instance)| {
+        let (path, etag, config) = (&path, &etag, &config);
+        async move {
+            let request = Api::builder("PATCH", path)
+                .header("content-type", "application/merge-patch+json")
+                .header("if-match", etag.as_str())
+                .body(bytes::Bytes::from(
+                    json!({"name": format!("Writer {i}")}).to_string(),
+                ))
+                .expect("request");
+            let db = instance.request_db();
+            let response = api::handle(&request, config, &db, today()).await;
+            (response.status().as_u16(), format!("Writer {i}"))
+        }
+    });
+    let results = join_all(patches).await;
+    let winners: Vec<&String> = results
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, name)| name)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|(s, _)| *s == 412).count(),
+        9,
+        "{results:?}"
+    );
+    let stored = api.call("GET", &path, None).await.json();
+    assert_eq!(
+        &stored["name"],
+        winners[0].as_str(),
+        "the winner's write is the one kept"
+    );
+}
