@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use keemu::db::address::with_connect_timeout;
 use keemu::db::{Connection, Connector, Database, Row, SharedConnection};
-use keemu::http::{MAX_BODY_BYTES, Request, Response};
+use keemu::http::served::served;
+use keemu::http::{ApiError, MAX_BODY_BYTES, Request, Response};
 use spin_sdk::pg::{self, ParameterValue, PgError};
 
 /// The database timeout when `db_timeout_ms` is unset or invalid.
@@ -138,6 +139,19 @@ pub async fn read_request(request: spin_sdk::http::Request) -> Option<Request> {
         }
     }
     Some(http::Request::from_parts(parts, Bytes::from(buffer)))
+}
+
+/// Serves one request: reads Spin's request (400 if its body cannot be read), runs
+/// `handler` with timing and the `request_completed` log line, and returns Spin's response.
+pub async fn serve(
+    request: spin_sdk::http::Request,
+    handler: impl AsyncFnOnce(Request) -> Response,
+) -> http::Response<Full<Bytes>> {
+    let response = match read_request(request).await {
+        Some(request) => served(request, handler).await,
+        None => ApiError::BadRequest("the request body could not be read").into_response(),
+    };
+    into_spin_response(response)
 }
 
 /// The core's response as Spin's.
