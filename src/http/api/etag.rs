@@ -34,6 +34,19 @@ pub enum Precondition<V> {
     NeverMatches,
 }
 
+impl<V> Precondition<V> {
+    /// The version the conditional statement must find, if any. A tag that can never match
+    /// becomes `never`, a version no row has, so the statement reports "stale" (412) when
+    /// the resource exists and "not found" (404) when it does not.
+    pub fn expected(self, never: V) -> Option<V> {
+        match self {
+            Precondition::None => None,
+            Precondition::Version(v) => Some(v),
+            Precondition::NeverMatches => Some(never),
+        }
+    }
+}
+
 fn if_match(headers: &HeaderMap) -> Option<String> {
     let values: Vec<&str> = headers
         .get_all(IF_MATCH)

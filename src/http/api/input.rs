@@ -123,34 +123,35 @@ fn nullable<'a, T>(
     }
 }
 
-fn email(errors: &mut Errors, v: &Value) -> Option<Email> {
-    let t = text(errors, "email", v)?;
-    errors.domain("email", Email::parse(t))
+/// A string field parsed by a domain type.
+fn parsed<T>(
+    errors: &mut Errors,
+    field: &str,
+    value: &Value,
+    parse: impl FnOnce(&str) -> Result<T, DomainError>,
+) -> Option<T> {
+    let text = text(errors, field, value)?;
+    errors.domain(field, parse(text))
 }
 
-fn name(errors: &mut Errors, v: &Value) -> Option<UserName> {
-    let t = text(errors, "name", v)?;
-    errors.domain("name", UserName::parse(t))
+/// A string field that may be absent but not null, parsed by a domain type.
+fn not_null_text<T>(
+    errors: &mut Errors,
+    body: &Map<String, Value>,
+    field: &str,
+    parse: impl FnOnce(&str) -> Result<T, DomainError>,
+) -> Result<Option<T>, ()> {
+    not_null(errors, body, field, |e, v| parsed(e, field, v, parse))
 }
 
-fn profile_picture(errors: &mut Errors, v: &Value) -> Option<ProfilePicture> {
-    let t = text(errors, "profile_picture", v)?;
-    errors.domain("profile_picture", ProfilePicture::parse(t))
-}
-
-fn profession(errors: &mut Errors, v: &Value) -> Option<Profession> {
-    let t = text(errors, "profession", v)?;
-    errors.domain("profession", Profession::parse(t))
-}
-
-fn date_of_birth(errors: &mut Errors, v: &Value, today: NaiveDate) -> Option<DateOfBirth> {
-    let t = text(errors, "date_of_birth", v)?;
-    errors.domain("date_of_birth", DateOfBirth::parse(t, today))
-}
-
-fn timezone(errors: &mut Errors, v: &Value) -> Option<Timezone> {
-    let t = text(errors, "timezone", v)?;
-    errors.domain("timezone", Timezone::parse(t))
+/// A nullable string field, parsed by a domain type.
+fn nullable_text<T>(
+    errors: &mut Errors,
+    body: &Map<String, Value>,
+    field: &str,
+    parse: impl FnOnce(&str) -> Result<T, DomainError>,
+) -> Result<Change<T>, ()> {
+    nullable(errors, body, field, |e, v| parsed(e, field, v, parse))
 }
 
 const USER_FIELDS: &[&str] = &[
@@ -176,14 +177,14 @@ fn user_fields(
     today: NaiveDate,
 ) -> Option<UserChanges> {
     errors.unknown_fields(body, USER_FIELDS, &[PREFERENCES_HINT]);
-    let email = not_null(errors, body, "email", email);
-    let name = not_null(errors, body, "name", name);
-    let profile_picture = nullable(errors, body, "profile_picture", profile_picture);
-    let profession = nullable(errors, body, "profession", profession);
-    let date_of_birth = nullable(errors, body, "date_of_birth", |e, v| {
-        date_of_birth(e, v, today)
+    let email = not_null_text(errors, body, "email", Email::parse);
+    let name = not_null_text(errors, body, "name", UserName::parse);
+    let profile_picture = nullable_text(errors, body, "profile_picture", ProfilePicture::parse);
+    let profession = nullable_text(errors, body, "profession", Profession::parse);
+    let date_of_birth = nullable_text(errors, body, "date_of_birth", |t| {
+        DateOfBirth::parse(t, today)
     });
-    let timezone = not_null(errors, body, "timezone", timezone);
+    let timezone = not_null_text(errors, body, "timezone", Timezone::parse);
     let is_active = not_null(errors, body, "is_active", |e, v| boolean(e, "is_active", v));
     Some(UserChanges {
         email: email.ok()?,
@@ -238,14 +239,13 @@ pub fn preference_changes(body: &Map<String, Value>) -> Result<PreferenceChanges
         ],
         &[],
     );
-    let update_frequency = not_null(&mut errors, body, "update_frequency", |e, v| {
-        let t = text(e, "update_frequency", v)?;
-        e.domain("update_frequency", UpdateFrequency::parse(t))
-    });
-    let summary_length = not_null(&mut errors, body, "summary_length", |e, v| {
-        let t = text(e, "summary_length", v)?;
-        e.domain("summary_length", SummaryLength::parse(t))
-    });
+    let update_frequency = not_null_text(
+        &mut errors,
+        body,
+        "update_frequency",
+        UpdateFrequency::parse,
+    );
+    let summary_length = not_null_text(&mut errors, body, "summary_length", SummaryLength::parse);
     let notifications = not_null(&mut errors, body, "email_notifications_enabled", |e, v| {
         boolean(e, "email_notifications_enabled", v)
     });

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 
-use super::etag::{self, Precondition};
+use super::etag;
 use super::input;
 use crate::db::{Db, Record};
 use crate::domain::UserId;
@@ -92,29 +92,14 @@ fn preferences_response(preferences: &Record<Preferences>) -> Result<Response, A
     ))
 }
 
-/// A precondition as the conditional statement takes it: a tag that can never match
-/// becomes a version no row has, so the statement reports "stale" (412) when the user
-/// exists and "not found" (404) when it does not.
-fn expected_user(precondition: Precondition<UserVersion>) -> Option<UserVersion> {
-    match precondition {
-        Precondition::None => None,
-        Precondition::Version(v) => Some(v),
-        Precondition::NeverMatches => Some(UserVersion {
-            user_micros: i64::MIN,
-            preferences_micros: i64::MIN,
-        }),
-    }
-}
+/// A user version no row has (for tags that can never match).
+const NO_USER_VERSION: UserVersion = UserVersion {
+    user_micros: i64::MIN,
+    preferences_micros: i64::MIN,
+};
 
-fn expected_preferences(
-    precondition: Precondition<PreferencesVersion>,
-) -> Option<PreferencesVersion> {
-    match precondition {
-        Precondition::None => None,
-        Precondition::Version(v) => Some(v),
-        Precondition::NeverMatches => Some(PreferencesVersion { micros: i64::MIN }),
-    }
-}
+/// A preferences version no row has.
+const NO_PREFERENCES_VERSION: PreferencesVersion = PreferencesVersion { micros: i64::MIN };
 
 fn outcome<T>(outcome: Outcome<T>) -> Result<T, ApiError> {
     match outcome {
@@ -161,13 +146,13 @@ async fn update<D: Db>(
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let changes = input::user_changes(&body, today)?;
-    let expected = expected_user(etag::user_precondition(request.headers()));
+    let expected = etag::user_precondition(request.headers()).expected(NO_USER_VERSION);
     let user = outcome(store::update(db, id, changes, expected).await?)?;
     user_response(StatusCode::OK, &user)
 }
 
 async fn delete<D: Db>(request: &Request, id: UserId, db: &D) -> Result<Response, ApiError> {
-    let expected = expected_user(etag::user_precondition(request.headers()));
+    let expected = etag::user_precondition(request.headers()).expected(NO_USER_VERSION);
     outcome(store::delete(db, id, expected).await?)?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
@@ -186,7 +171,8 @@ async fn update_preferences<D: Db>(
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let changes = input::preference_changes(&body)?;
-    let expected = expected_preferences(etag::preferences_precondition(request.headers()));
+    let expected =
+        etag::preferences_precondition(request.headers()).expected(NO_PREFERENCES_VERSION);
     let preferences = outcome(store::update_preferences(db, id, changes, expected).await?)?;
     preferences_response(&preferences)
 }
