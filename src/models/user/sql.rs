@@ -3,16 +3,23 @@
 //!
 //! Rows carry the user's columns unprefixed and the preferences' columns prefixed `p_`.
 //! Versions for `If-Match` are compared as `updated_at` in microseconds since the epoch.
+//!
+//! Spin 4's host cannot decode a `timestamptz` result (it fails the whole statement, after it
+//! ran): every timestamp column is returned as `(col AT TIME ZONE 'UTC') AS col`, a UTC
+//! `timestamp` the host decodes as `Datetime`. The columns stay `timestamptz`.
 
 /// The user's and the preferences' columns, from relations aliased `u` and `p`.
 macro_rules! user_columns {
     () => {
         "u.id, u.email, u.name, u.profile_picture, u.profession, u.date_of_birth, u.timezone, \
-         u.is_active, u.last_login, u.created_at, u.updated_at, \
+         u.is_active, (u.last_login AT TIME ZONE 'UTC') AS last_login, \
+         (u.created_at AT TIME ZONE 'UTC') AS created_at, \
+         (u.updated_at AT TIME ZONE 'UTC') AS updated_at, \
          p.id AS p_id, p.user_id AS p_user_id, p.update_frequency AS p_update_frequency, \
          p.summary_length AS p_summary_length, \
          p.email_notifications_enabled AS p_email_notifications_enabled, \
-         p.created_at AS p_created_at, p.updated_at AS p_updated_at"
+         (p.created_at AT TIME ZONE 'UTC') AS p_created_at, \
+         (p.updated_at AT TIME ZONE 'UTC') AS p_updated_at"
     };
 }
 
@@ -22,7 +29,8 @@ macro_rules! preference_columns {
         "p.id AS p_id, p.user_id AS p_user_id, p.update_frequency AS p_update_frequency, \
          p.summary_length AS p_summary_length, \
          p.email_notifications_enabled AS p_email_notifications_enabled, \
-         p.created_at AS p_created_at, p.updated_at AS p_updated_at"
+         (p.created_at AT TIME ZONE 'UTC') AS p_created_at, \
+         (p.updated_at AT TIME ZONE 'UTC') AS p_updated_at"
     };
 }
 
