@@ -1,0 +1,148 @@
+//! Defects found in review (issue 6, part 5), through the API handler against a real
+//! PostgreSQL: inputs the parsers must refuse before the database does, duplicate JSON keys,
+//! and the configured bearer token.
+
+mod common;
+
+use chrono::{NaiveDate, Utc};
+use common::{Instance, TestDatabase};
+use keemu::http::Response;
+use keemu::http::api::{self, ApiConfig};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "review-token-0123456789";
+
+struct Api {
+    db: TestDatabase,
+    instance: Instance,
+    token: String,
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn body(response: &Response) -> Value {
+    serde_json::from_slice(response.body()).expect("JSON body")
+}
+
+impl Api {
+    async fn new() -> Api {
+        Api::with_token(TOKEN).await
+    }
+
+    /// The handler with `configured` as the `api_token` variable's raw value.
+    async fn with_token(configured: &str) -> Api {
+        let db = TestDatabase::create().await;
+        let instance = Instance::new(db.connector());
+        Api {
+            db,
+            instance,
+            token: configured.to_owned(),
+        }
+    }
+
+    async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> Response {
+        let mut builder = http::Request::builder().method(method).uri(path);
+        if let Some(value) = authorization {
+            builder = builder.header("authorization", value);
+        }
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let request = builder
+            .body(bytes::Bytes::from(body.unwrap_or("").to_owned()))
+            .expect("request");
+        let config = ApiConfig {
+            api_token: self.token.clone(),
+        };
+        let db = self.instance.request_db();
+        api::handle(&request, &config, &db, today()).await
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Response {
+        let authorization = format!("Bearer {TOKEN}");
+        self.send_raw(method, path, Some(&authorization), body)
+            .await
+    }
+
+    async fn users(&self) -> i64 {
+        self.db
+            .client()
+            .await
+            .query_one("SELECT count(*) FROM users", &[])
+            .await
+            .expect("count")
+            .get(0)
+    }
+}
+
+// ------------------------------------------------------------------ profile pictures
+
+const PICTURES_THE_DATABASE_REFUSES: [&str; 3] = [
+    "http:example.com",
+    "http:/example.com",
+    "https:\\\\cdn.example.com/x.png",
+];
+
+#[tokio::test(flavor = "current_thread")]
+async fn pictures_the_database_refuses_are_422_on_post_and_patch() {
+    let api = Api::new().await;
+    for picture in PICTURES_THE_DATABASE_REFUSES {
+        let payload =
+            json!({"email": "ada@example.com", "name": "Ada", "profile_picture": picture});
+        let response = api
+            .send("POST", "/api/v1/users", Some(&payload.to_string()))
+            .await;
+        assert_eq!(
+            response.status(),
+            422,
+            "POST {picture:?}: {}",
+            body(&response)
+        );
+        assert_eq!(body(&response)["errors"][0]["field"], "profile_picture");
+    }
+    assert_eq!(api.users().await, 0);
+
+    let created = api
+        .send(
+            "POST",
+            "/api/v1/users",
+            Some(r#"{"email":"ada@example.com","name":"Ada"}"#),
+        )
+        .await;
+    assert_eq!(created.status(), 201, "{}", body(&created));
+    let id = body(&created)["id"].clone();
+    for picture in PICTURES_THE_DATABASE_REFUSES {
+        let payload = json!({ "profile_picture": picture });
+        let response = api
+            .send(
+                "PATCH",
+                &format!("/api/v1/users/{id}"),
+                Some(&payload.to_string()),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            422,
+            "PATCH {picture:?}: {}",
+            body(&response)
+        );
+        assert_eq!(body(&response)["errors"][0]["field"], "profile_picture");
+    }
+    let stored: Option<String> = api
+        .db
+        .client()
+        .await
+        .query_one("SELECT profile_picture FROM users", &[])
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(stored, None);
+}
