@@ -146,3 +146,77 @@ async fn pictures_the_database_refuses_are_422_on_post_and_patch() {
         .get(0);
     assert_eq!(stored, None);
 }
+
+// ------------------------------------------------------------------ duplicate JSON keys
+
+fn assert_problem(response: &Response, status: u16) {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    assert_eq!(body(response)["status"], status);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn duplicate_keys_are_400_and_write_nothing() {
+    let api = Api::new().await;
+    let response = api
+        .send(
+            "POST",
+            "/api/v1/users",
+            Some(r#"{"email":"a@x.io","name":"A","email":"b@x.io"}"#),
+        )
+        .await;
+    assert_problem(&response, 400);
+    let detail = body(&response)["detail"].as_str().unwrap_or("").to_owned();
+    assert!(detail.contains("duplicate key"), "{detail}");
+    assert!(
+        !detail.contains("email") && !detail.contains("x.io"),
+        "{detail}"
+    );
+    assert_eq!(api.users().await, 0);
+
+    let created = api
+        .send(
+            "POST",
+            "/api/v1/users",
+            Some(r#"{"email":"a@x.io","name":"A"}"#),
+        )
+        .await;
+    assert_eq!(created.status(), 201, "{}", body(&created));
+    let id = body(&created)["id"].clone();
+    for patch in [
+        r#"{"name":"B","name":"C"}"#,
+        r#"{"name":"B","extra":{"k":1,"k":2}}"#,
+    ] {
+        let response = api
+            .send("PATCH", &format!("/api/v1/users/{id}"), Some(patch))
+            .await;
+        assert_problem(&response, 400);
+    }
+    let response = api
+        .send(
+            "PATCH",
+            &format!("/api/v1/users/{id}/preferences"),
+            Some(r#"{"summary_length":"concise","summary_length":"detailed"}"#),
+        )
+        .await;
+    assert_problem(&response, 400);
+    let row = api
+        .db
+        .client()
+        .await
+        .query_one(
+            "SELECT u.name, p.summary_length FROM users u JOIN user_preferences p \
+             ON p.user_id = u.id",
+            &[],
+        )
+        .await
+        .expect("row");
+    assert_eq!(row.get::<_, String>(0), "A");
+    assert_eq!(row.get::<_, String>(1), "standard");
+}
