@@ -59,9 +59,7 @@ impl Api {
         let request = builder
             .body(bytes::Bytes::from(body.unwrap_or("").to_owned()))
             .expect("request");
-        let config = ApiConfig {
-            api_token: self.token.clone(),
-        };
+        let config = ApiConfig::new(&self.token);
         let db = self.instance.request_db();
         api::handle(&request, &config, &db, today()).await
     }
@@ -219,4 +217,70 @@ async fn duplicate_keys_are_400_and_write_nothing() {
         .expect("row");
     assert_eq!(row.get::<_, String>(0), "A");
     assert_eq!(row.get::<_, String>(1), "standard");
+}
+
+// ------------------------------------------------------------------ api_token
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_configured_token_with_surrounding_whitespace_is_trimmed() {
+    for configured in [
+        format!("{TOKEN}\n"),
+        format!("  {TOKEN}\r\n"),
+        format!("\t{TOKEN} "),
+    ] {
+        let api = Api::with_token(&configured).await;
+        let response = api.send("GET", "/api/v1/users", None).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{configured:?}: {}",
+            body(&response)
+        );
+        let wrong = api
+            .send_raw(
+                "GET",
+                "/api/v1/users",
+                Some("Bearer review-token-012345678"),
+                None,
+            )
+            .await;
+        assert_problem(&wrong, 401);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_or_short_token_refuses_every_request_with_503() {
+    for configured in [
+        "",
+        " \n",
+        "0123456789abcde",
+        "0123456789abcde\n",
+        " 0123456789abcde ",
+    ] {
+        let api = Api::with_token(configured).await;
+        let bearer = format!("Bearer {}", configured.trim());
+        let bearer = (!configured.trim().is_empty()).then_some(bearer.as_str());
+        for (method, path, authorization, payload) in [
+            ("GET", "/api/v1/users", bearer, None),
+            ("GET", "/api/v1/users", None, None),
+            ("GET", "/api/v1/users", Some("Bearer "), None),
+            ("GET", "/api/v1/nowhere", bearer, None),
+            (
+                "POST",
+                "/api/v1/users",
+                bearer,
+                Some(r#"{"email":"a@x.io","name":"A"}"#),
+            ),
+        ] {
+            let response = api.send_raw(method, path, authorization, payload).await;
+            assert_problem(&response, 503);
+            assert_eq!(body(&response)["detail"], "the API is not configured");
+            assert!(response.headers().get("www-authenticate").is_none());
+            let text = String::from_utf8_lossy(response.body()).into_owned();
+            if !configured.trim().is_empty() {
+                assert!(!text.contains(configured.trim()), "{text}");
+            }
+        }
+        assert_eq!(api.users().await, 0, "{configured:?}");
+    }
 }

@@ -55,6 +55,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 503: the database cannot be reached or did not answer in time.
     Unavailable,
+    /// 503: the component is not configured to serve (e.g. no usable `api_token`).
+    NotConfigured,
     /// 500: anything else (logged, never described to the client).
     Internal,
 }
@@ -72,7 +74,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +103,7 @@ impl ApiError {
                 format!("{} invalid field(s)", errors.len())
             }
             ApiError::Unavailable => "the database is unavailable; retry later".to_owned(),
+            ApiError::NotConfigured => "the API is not configured".to_owned(),
             ApiError::Internal => "an internal error occurred".to_owned(),
         }
     }

@@ -95,12 +95,14 @@ thread_local! {
     static SHARED: Rc<SharedConnection<SpinConnection>> = SharedConnection::new();
 }
 
-/// Reads a Spin variable; `None` when unset or empty.
+/// Reads a Spin variable, without surrounding whitespace (a value from a secret file
+/// usually ends in a newline); `None` when unset or blank.
 pub async fn variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name)
         .await
         .ok()
-        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// `db_timeout_ms` as a duration (1 ms to 60 s; the default otherwise).
