@@ -2,8 +2,13 @@
 //!
 //! The address is a libpq key=value string (`host=... dbname=...`) or a URL
 //! (`postgres://user:pass@host:port/db?sslmode=disable`). Both forms are passed to the host
-//! as they are, except that a `connect_timeout` is added when missing: without it a connect
-//! to an unreachable host has no bound.
+//! as they are, except that two bounds are added when missing:
+//!
+//! - `connect_timeout` ([`with_connect_timeout`]): without it a connect to an unreachable
+//!   host has no bound;
+//! - `options=-c statement_timeout=N -c lock_timeout=N` ([`with_server_timeouts`]): the
+//!   component stops waiting after `db_timeout_ms`, but without a server-side bound the
+//!   statement would keep running (and might commit) after the client was told 503.
 
 /// Adds `connect_timeout=<seconds>` (at least 1) unless the address sets one.
 pub fn with_connect_timeout(address: &str, timeout_ms: u64) -> String {
@@ -17,6 +22,56 @@ pub fn with_connect_timeout(address: &str, timeout_ms: u64) -> String {
         format!("{address}{separator}connect_timeout={seconds}")
     } else {
         format!("{address} connect_timeout={seconds}")
+    }
+}
+
+/// The server-side statement and lock timeout for a component timeout of `timeout_ms`:
+/// 90 % of it (so the server gives up first and the error arrives within the component's
+/// bound), at least 1 ms (0 would mean no timeout).
+pub fn server_timeout_ms(timeout_ms: u64) -> u64 {
+    (timeout_ms - timeout_ms / 10).max(1)
+}
+
+/// Adds `options=-c statement_timeout=N -c lock_timeout=N` (N from [`server_timeout_ms`],
+/// in milliseconds), percent-encoded in a URL, quoted in key=value form.
+///
+/// An address that already sets `options` is returned unchanged: its author chose the
+/// session settings (and may set these two there); merging into an arbitrary `options`
+/// value would risk changing its meaning.
+pub fn with_server_timeouts(address: &str, timeout_ms: u64) -> String {
+    let address = address.trim();
+    if sets_key(address, "options") {
+        return address.to_owned();
+    }
+    let ms = server_timeout_ms(timeout_ms);
+    if is_url(address) {
+        let separator = if address.contains('?') { '&' } else { '?' };
+        format!(
+            "{address}{separator}options=-c%20statement_timeout%3D{ms}%20-c%20lock_timeout%3D{ms}"
+        )
+    } else {
+        format!("{address} options='-c statement_timeout={ms} -c lock_timeout={ms}'")
+    }
+}
+
+/// Whether `address` sets `key` (a URL query parameter, or a key=value pair).
+fn sets_key(address: &str, key: &str) -> bool {
+    if is_url(address) {
+        address.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|pair| pair.split('=').next().is_some_and(|k| k.trim() == key))
+        })
+    } else {
+        // A key starts the string or follows whitespace, and is followed by `=` (spaces
+        // allowed around it). A value that merely contains the word does not count.
+        address.match_indices(key).any(|(at, _)| {
+            let starts_word = address[..at]
+                .chars()
+                .next_back()
+                .is_none_or(char::is_whitespace);
+            starts_word && address[at + key.len()..].trim_start().starts_with('=')
+        })
     }
 }
 
@@ -126,6 +181,57 @@ mod tests {
         assert_eq!(
             with_connect_timeout("host=h connect_timeout=9", 100),
             "host=h connect_timeout=9"
+        );
+    }
+
+    #[test]
+    fn adds_server_timeouts_to_both_forms() {
+        assert_eq!(server_timeout_ms(2000), 1800);
+        assert_eq!(server_timeout_ms(1), 1);
+        assert_eq!(server_timeout_ms(9), 9);
+        assert_eq!(server_timeout_ms(60_000), 54_000);
+        assert_eq!(
+            with_server_timeouts("postgres://u@h:5432/db", 2000),
+            "postgres://u@h:5432/db?options=-c%20statement_timeout%3D1800%20-c%20lock_timeout%3D1800"
+        );
+        assert_eq!(
+            with_server_timeouts(" postgres://u@h/db?sslmode=disable\n", 500),
+            "postgres://u@h/db?sslmode=disable&options=-c%20statement_timeout%3D450%20-c%20lock_timeout%3D450"
+        );
+        assert_eq!(
+            with_server_timeouts("host=h dbname=db", 1000),
+            "host=h dbname=db options='-c statement_timeout=900 -c lock_timeout=900'"
+        );
+        // Both bounds together, in either order.
+        assert_eq!(
+            with_server_timeouts(&with_connect_timeout("host=h", 2000), 2000),
+            "host=h connect_timeout=2 options='-c statement_timeout=1800 -c lock_timeout=1800'"
+        );
+        assert_eq!(
+            with_connect_timeout(&with_server_timeouts("postgres://h/db", 2000), 2000),
+            "postgres://h/db?options=-c%20statement_timeout%3D1800%20-c%20lock_timeout%3D1800&connect_timeout=2"
+        );
+    }
+
+    #[test]
+    fn leaves_an_address_with_its_own_options_alone() {
+        for address in [
+            "host=h options='-c search_path=app'",
+            "host=h options = -csearch_path=app",
+            "options=-cwork_mem=64MB host=h",
+            "postgres://h/db?options=-c%20work_mem%3D64MB",
+            "postgres://h/db?sslmode=disable&options=-cx%3Dy",
+        ] {
+            assert_eq!(with_server_timeouts(address, 2000), address, "{address}");
+        }
+        // The word elsewhere is not the key.
+        assert_eq!(
+            with_server_timeouts("host=h dbname=options", 1000),
+            "host=h dbname=options options='-c statement_timeout=900 -c lock_timeout=900'"
+        );
+        assert_eq!(
+            with_server_timeouts("postgres://h/options?application_name=options", 1000),
+            "postgres://h/options?application_name=options&options=-c%20statement_timeout%3D900%20-c%20lock_timeout%3D900"
         );
     }
 

@@ -160,6 +160,13 @@ impl From<DbError> for ApiError {
                 }
                 ApiError::Unavailable
             }
+            DbError::ServerTimeout { sqlstate } => {
+                log::warn(
+                    "database_statement_timeout",
+                    json!({ "sqlstate": sqlstate }),
+                );
+                ApiError::Unavailable
+            }
             DbError::UniqueViolation { constraint } => {
                 ApiError::Conflict(conflict_detail(constraint.as_deref()))
             }
@@ -233,5 +240,8 @@ mod tests {
             }),
             ApiError::Internal
         );
+        let timeout = ApiError::from(DbError::ServerTimeout { sqlstate: "57014" });
+        assert_eq!(timeout, ApiError::Unavailable);
+        assert_eq!(timeout.into_response().headers()[header::RETRY_AFTER], "5");
     }
 }
