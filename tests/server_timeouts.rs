@@ -75,8 +75,7 @@ async fn both_address_forms_set_the_timeouts_and_a_long_statement_fails_with_570
         let error = db
             .read("SELECT pg_sleep(3)", &[])
             .await
-            .err()
-            .expect("pg_sleep(3) outlives statement_timeout");
+            .expect_err("pg_sleep(3) outlives statement_timeout");
         assert_eq!(
             error,
             DbError::ServerTimeout { sqlstate: "57014" },
@@ -126,8 +125,7 @@ async fn a_statement_waiting_for_a_lock_gives_up_on_the_server() {
     let error = db
         .read("SELECT count(*) AS n FROM users", &[])
         .await
-        .err()
-        .expect("the lock is held longer than lock_timeout");
+        .expect_err("the lock is held longer than lock_timeout");
     // lock_timeout equals statement_timeout, and the statement's timer starts first, so
     // PostgreSQL reports 57014; 55P03 (lock_not_available) is classified the same way.
     assert!(matches!(error, DbError::ServerTimeout { .. }), "{error:?}");
