@@ -243,5 +243,11 @@ mod tests {
         let timeout = ApiError::from(DbError::ServerTimeout { sqlstate: "57014" });
         assert_eq!(timeout, ApiError::Unavailable);
         assert_eq!(timeout.into_response().headers()[header::RETRY_AFTER], "5");
+        // A statement the host cannot decode or bind is a bug: 500, never 503.
+        for kind in [crate::db::error::DECODE, crate::db::error::BIND] {
+            let error = ApiError::from(DbError::Client { kind });
+            assert_eq!(error, ApiError::Internal);
+            assert_eq!(error.status(), 500);
+        }
     }
 }
