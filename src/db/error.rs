@@ -43,6 +43,10 @@ pub enum DbError {
     CheckViolation { constraint: Option<String> },
     /// SQLSTATE 40001 / 40P01: the transaction lost a race and may be retried.
     SerializationFailure,
+    /// SQLSTATE 57014 (query_canceled, e.g. `statement_timeout`) or 55P03
+    /// (lock_not_available, e.g. `lock_timeout`): the server gave up on the statement (HTTP
+    /// 503). The connection stays usable, so this is not a connection error.
+    ServerTimeout { sqlstate: &'static str },
     /// Any other error reported by the server, by SQLSTATE.
     Server { sqlstate: String },
     /// The host refused a parameter ([`BIND`]) or could not decode a result column
@@ -72,6 +76,8 @@ impl DbError {
                     "23503" => DbError::ForeignKeyViolation { constraint },
                     "23514" => DbError::CheckViolation { constraint },
                     "40001" | "40P01" => DbError::SerializationFailure,
+                    "57014" => DbError::ServerTimeout { sqlstate: "57014" },
+                    "55P03" => DbError::ServerTimeout { sqlstate: "55P03" },
                     code if is_connection_sqlstate(code) => {
                         DbError::Unavailable(Unavailable::ConnectionLost)
                     }
@@ -101,6 +107,7 @@ impl DbError {
             DbError::ForeignKeyViolation { .. } => Some("23503"),
             DbError::CheckViolation { .. } => Some("23514"),
             DbError::SerializationFailure => Some("40001"),
+            DbError::ServerTimeout { sqlstate } => Some(sqlstate),
             DbError::Server { sqlstate } => Some(sqlstate),
             _ => None,
         }
@@ -124,6 +131,7 @@ impl DbError {
             DbError::ForeignKeyViolation { .. } => "foreign_key_violation",
             DbError::CheckViolation { .. } => "check_violation",
             DbError::SerializationFailure => "serialization_failure",
+            DbError::ServerTimeout { .. } => "server_timeout",
             DbError::Server { .. } => "server_error",
             DbError::Client { kind } => kind,
             DbError::Decode { .. } => "decode_error",
@@ -262,6 +270,17 @@ mod tests {
             DbError::from_host(&PgError::BadParameter("x".into())),
             DbError::Client { .. }
         ));
+    }
+
+    #[test]
+    fn server_side_timeouts_are_not_connection_errors() {
+        for code in ["57014", "55P03"] {
+            let error = DbError::from_host(&server(code, None));
+            assert!(matches!(error, DbError::ServerTimeout { .. }), "{code}");
+            assert!(!error.is_connection_error(), "{code}");
+            assert_eq!(error.sqlstate(), Some(code));
+            assert_eq!(error.kind(), "server_timeout");
+        }
     }
 
     #[test]
