@@ -5,7 +5,9 @@
 //! Everything that decides behaviour lives in the `keemu` crate; this crate only talks to
 //! the host.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,11 +23,11 @@ pub const DEFAULT_DB_TIMEOUT_MS: u64 = 2000;
 
 /// Opens connections through Spin's outbound PostgreSQL interface.
 pub struct SpinConnector {
-    address: String,
+    address: Rc<str>,
 }
 
 impl SpinConnector {
-    pub fn new(address: String) -> SpinConnector {
+    pub fn new(address: Rc<str>) -> SpinConnector {
         SpinConnector { address }
     }
 }
@@ -34,7 +36,7 @@ impl Connector for SpinConnector {
     type Conn = SpinConnection;
 
     async fn open(&self) -> Result<SpinConnection, PgError> {
-        pg::Connection::open(self.address.as_str())
+        pg::Connection::open(&*self.address)
             .await
             .map(SpinConnection)
             .map_err(host_error)
@@ -93,6 +95,41 @@ fn host_error(error: pg::Error) -> PgError {
 thread_local! {
     /// The connection this component instance shares between its requests.
     static SHARED: Rc<SharedConnection<SpinConnection>> = SharedConnection::new();
+    /// The database settings, read from Spin variables by the instance's first request.
+    static DB_SETTINGS: OnceCell<Rc<DbSettings>> = const { OnceCell::new() };
+}
+
+/// A value computed once per component instance, by its first request, and shared by the
+/// requests after it. For settings read from Spin variables: they do not change while an
+/// instance lives, and each read is a host call. Concurrent first requests may each
+/// compute it; the first to finish is kept.
+pub async fn once_per_instance<T: 'static>(
+    cell: &'static LocalKey<OnceCell<Rc<T>>>,
+    init: impl AsyncFnOnce() -> T,
+) -> Rc<T> {
+    if let Some(value) = cell.with(|c| c.get().cloned()) {
+        return value;
+    }
+    let value = Rc::new(init().await);
+    cell.with(|c| Rc::clone(c.get_or_init(|| value)))
+}
+
+/// Where the components' database is and how long a call may take.
+struct DbSettings {
+    /// `database_url` with `connect_timeout` and the server-side timeouts added.
+    address: Rc<str>,
+    timeout: Duration,
+}
+
+async fn read_db_settings() -> DbSettings {
+    let timeout = db_timeout().await;
+    let address = variable("database_url").await.unwrap_or_default();
+    let timeout_ms = timeout.as_millis() as u64;
+    let address = with_server_timeouts(&with_connect_timeout(&address, timeout_ms), timeout_ms);
+    DbSettings {
+        address: Rc::from(address),
+        timeout,
+    }
 }
 
 /// Reads a Spin variable, without surrounding whitespace (a value from a secret file
@@ -118,12 +155,14 @@ pub async fn db_timeout() -> Duration {
 /// The request's database: the instance's shared connection (opened on first use) and
 /// dedicated connections for transactions, all bounded by `db_timeout_ms`, and on the
 /// server by `statement_timeout`/`lock_timeout` a little under it.
+/// Settings are read once per instance ([`once_per_instance`]).
 pub async fn database() -> Database<SpinConnector> {
-    let timeout = db_timeout().await;
-    let address = variable("database_url").await.unwrap_or_default();
-    let timeout_ms = timeout.as_millis() as u64;
-    let address = with_server_timeouts(&with_connect_timeout(&address, timeout_ms), timeout_ms);
-    Database::new(SpinConnector::new(address), SHARED.with(Rc::clone), timeout)
+    let settings = once_per_instance(&DB_SETTINGS, read_db_settings).await;
+    Database::new(
+        SpinConnector::new(Rc::clone(&settings.address)),
+        SHARED.with(Rc::clone),
+        settings.timeout,
+    )
 }
 
 /// Spin's request with its body read: at most `MAX_BODY_BYTES + 1` bytes are kept, so a
