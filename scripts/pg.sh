@@ -10,6 +10,11 @@
 # DATA_DIR must be somewhere that user can reach (callers pass a directory under /tmp or
 # /var/tmp in that case). Authentication is `trust` on loopback only: a development and test
 # server, never a production one.
+#
+# Clients connect over TCP only (127.0.0.1:PORT): the server opens no unix socket, so
+# DATA_DIR may be any path, with spaces or longer than a socket path may be (107 bytes).
+# pg_ctl -w waits on postmaster.pid, not on a connection, so it needs no socket either.
+# (`-o` is read by a shell in pg_ctl, hence the quoted '' for the empty list.)
 set -euo pipefail
 
 find_bindir() {
@@ -61,7 +66,7 @@ start)
           || { cat "$data/initdb.log" >&2; exit 1; }
     fi
     as_pg "$bindir/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c max_connections=300 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c max_connections=300 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
         start >/dev/null \
       || { tail -n 30 "$data/server.log" >&2; exit 1; }
     echo "pg.sh: PostgreSQL running on 127.0.0.1:$port (data in $data)"

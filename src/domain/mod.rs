@@ -14,7 +14,7 @@
 //! | [`SummaryLength`] | `concise`, `standard` (default), `detailed` | string | text |
 //! | [`UserName`] | trimmed, 1–100 chars, no control characters | string | text |
 //! | [`Profession`] | trimmed, 1–100 chars, no control characters | string | text |
-//! | [`ProfilePicture`] | trimmed, ≤ 255 chars, `http`/`https` URL with a host | string | text |
+//! | [`ProfilePicture`] | trimmed, ≤ 255 chars, starts `http://`/`https://` (any case), URL with a host, no backslash | string | text |
 //! | [`DateOfBirth`] | `YYYY-MM-DD`, from 1900-01-01 to today | `"YYYY-MM-DD"` | date |
 //!
 //! Privacy: a rejected value never appears in a [`DomainError`] (its parts are `&'static str`

@@ -166,8 +166,8 @@ personal_string!(Profession, PROFESSION_FIELD);
 const PICTURE_FIELD: &str = "profile picture";
 
 /// The URL of a user's profile picture: trimmed, at most [`ProfilePicture::MAX_CHARS`]
-/// characters, an absolute `http` or `https` URL with a host (checked with the `url` crate),
-/// with no whitespace or control character inside.
+/// characters, starting with `http://` or `https://` (any case), an absolute URL with a host
+/// (checked with the `url` crate), with no whitespace, control character or backslash inside.
 ///
 /// The trimmed input is stored as given (not the `url` crate's normalised form). `Debug` is
 /// redacted.
@@ -217,11 +217,36 @@ impl ProfilePicture {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(DomainError::new(PICTURE_FIELD, "must have a host"));
         }
+        // The stored string is the input, so the input itself must start `http://` or
+        // `https://` (any case), as the database's CHECK (`~* '^https?://'`) requires. The url
+        // crate also accepts `http:example.com`, `http:/example.com` and backslashes in place
+        // of slashes, normalising them away; those are refused here.
+        if !has_http_prefix(trimmed) {
+            return Err(DomainError::new(
+                PICTURE_FIELD,
+                "must start with http:// or https://",
+            ));
+        }
+        if trimmed.contains('\\') {
+            return Err(DomainError::new(
+                PICTURE_FIELD,
+                "must not contain backslashes",
+            ));
+        }
         Ok(Self(trimmed.to_owned()))
     }
 }
 
 personal_string!(ProfilePicture, PICTURE_FIELD);
+
+/// Whether `s` starts with `http://` or `https://`, ASCII case-insensitively.
+fn has_http_prefix(s: &str) -> bool {
+    let starts = |prefix: &str| {
+        s.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    starts("http://") || starts("https://")
+}
 
 // ------------------------------------------------------------------------------------------------
 
@@ -573,6 +598,27 @@ mod tests {
                 "https://example.com/a\u{0}.png",
                 "must not contain whitespace or control characters",
             ),
+            // The url crate accepts these (normalising them), the database's CHECK
+            // (`~* '^https?://'`) does not: the stored string is the input.
+            ("http:example.com", "must start with http:// or https://"),
+            ("http:/example.com", "must start with http:// or https://"),
+            (
+                "HTTPS:example.com/a.png",
+                "must start with http:// or https://",
+            ),
+            (
+                "https:\\\\cdn.example.com/x.png",
+                "must start with http:// or https://",
+            ),
+            (
+                "https:/\\cdn.example.com/x.png",
+                "must start with http:// or https://",
+            ),
+            (
+                "https://cdn.example.com\\x.png",
+                "must not contain backslashes",
+            ),
+            ("http://\\example.com/", "must not contain backslashes"),
         ];
         for (input, expected) in cases {
             assert_eq!(msg(ProfilePicture::parse(input)), expected, "{input:?}");
@@ -848,6 +894,25 @@ mod tests {
             prop_assert_eq!(p.as_ref().map(ProfilePicture::as_str), Ok(raw.as_str()));
             if let Ok(p) = p {
                 prop_assert_eq!(ProfilePicture::parse(p.as_str()), Ok(p.clone()));
+            }
+        }
+
+        #[test]
+        fn accepted_pictures_satisfy_the_database_check(
+            prefix in "(https?|HTTPS?|hTtP)(://|:/|:|:\\\\|:/\\\\|:\\\\/|///)?",
+            rest in "[a-zA-Z0-9./\\\\:@%?#=&_~\\[\\]-]{0,40}",
+        ) {
+            let input = format!("{prefix}{rest}");
+            if let Ok(p) = ProfilePicture::parse(&input) {
+                // ck_users_profile_picture_url: char_length <= 255 AND ~* '^https?://'
+                let s = p.as_str();
+                let lower = s.to_ascii_lowercase();
+                prop_assert!(s.chars().count() <= 255);
+                prop_assert!(
+                    lower.starts_with("http://") || lower.starts_with("https://"),
+                    "{:?}", s
+                );
+                prop_assert!(!s.contains('\\'), "{:?}", s);
             }
         }
 

@@ -55,6 +55,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 503: the database cannot be reached or did not answer in time.
     Unavailable,
+    /// 503: the component is not configured to serve (e.g. no usable `api_token`).
+    NotConfigured,
     /// 500: anything else (logged, never described to the client).
     Internal,
 }
@@ -72,7 +74,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +103,7 @@ impl ApiError {
                 format!("{} invalid field(s)", errors.len())
             }
             ApiError::Unavailable => "the database is unavailable; retry later".to_owned(),
+            ApiError::NotConfigured => "the API is not configured".to_owned(),
             ApiError::Internal => "an internal error occurred".to_owned(),
         }
     }
@@ -155,6 +158,13 @@ impl From<DbError> for ApiError {
                 if *reason == Unavailable::Timeout {
                     log::warn("database_timeout", json!({}));
                 }
+                ApiError::Unavailable
+            }
+            DbError::ServerTimeout { sqlstate } => {
+                log::warn(
+                    "database_statement_timeout",
+                    json!({ "sqlstate": sqlstate }),
+                );
                 ApiError::Unavailable
             }
             DbError::UniqueViolation { constraint } => {
@@ -230,5 +240,14 @@ mod tests {
             }),
             ApiError::Internal
         );
+        let timeout = ApiError::from(DbError::ServerTimeout { sqlstate: "57014" });
+        assert_eq!(timeout, ApiError::Unavailable);
+        assert_eq!(timeout.into_response().headers()[header::RETRY_AFTER], "5");
+        // A statement the host cannot decode or bind is a bug: 500, never 503.
+        for kind in [crate::db::error::DECODE, crate::db::error::BIND] {
+            let error = ApiError::from(DbError::Client { kind });
+            assert_eq!(error, ApiError::Internal);
+            assert_eq!(error.status(), 500);
+        }
     }
 }

@@ -9,9 +9,7 @@ use spin_sdk::http_service;
 #[http_service]
 async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
     serve(request, async |request: Request| {
-        let config = ApiConfig {
-            api_token: variable("api_token").await.unwrap_or_default(),
-        };
+        let config = ApiConfig::new(&variable("api_token").await.unwrap_or_default());
         let db = database().await;
         let today = chrono::Utc::now().date_naive();
         api::handle(&request, &config, &db, today).await

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use keemu::db::address::with_connect_timeout;
+use keemu::db::address::{with_connect_timeout, with_server_timeouts};
 use keemu::db::{Connection, Connector, Database, Row, SharedConnection};
 use keemu::http::served::served;
 use keemu::http::{ApiError, MAX_BODY_BYTES, Request, Response};
@@ -95,12 +95,14 @@ thread_local! {
     static SHARED: Rc<SharedConnection<SpinConnection>> = SharedConnection::new();
 }
 
-/// Reads a Spin variable; `None` when unset or empty.
+/// Reads a Spin variable, without surrounding whitespace (a value from a secret file
+/// usually ends in a newline); `None` when unset or blank.
 pub async fn variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name)
         .await
         .ok()
-        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// `db_timeout_ms` as a duration (1 ms to 60 s; the default otherwise).
@@ -114,11 +116,13 @@ pub async fn db_timeout() -> Duration {
 }
 
 /// The request's database: the instance's shared connection (opened on first use) and
-/// dedicated connections for transactions, all bounded by `db_timeout_ms`.
+/// dedicated connections for transactions, all bounded by `db_timeout_ms`, and on the
+/// server by `statement_timeout`/`lock_timeout` a little under it.
 pub async fn database() -> Database<SpinConnector> {
     let timeout = db_timeout().await;
     let address = variable("database_url").await.unwrap_or_default();
-    let address = with_connect_timeout(&address, timeout.as_millis() as u64);
+    let timeout_ms = timeout.as_millis() as u64;
+    let address = with_server_timeouts(&with_connect_timeout(&address, timeout_ms), timeout_ms);
     Database::new(SpinConnector::new(address), SHARED.with(Rc::clone), timeout)
 }
 

@@ -7,7 +7,8 @@ use subtle::ConstantTimeEq;
 use crate::http::ApiError;
 
 /// Accepts the request only if it carries `Bearer <expected>`. An empty `expected` (no
-/// token configured) refuses everything.
+/// token configured) refuses everything. `expected` is used as given: the caller passes the
+/// trimmed, long-enough token from [`super::ApiConfig::token`].
 pub fn require_bearer(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
     let presented = headers
         .get(AUTHORIZATION)
