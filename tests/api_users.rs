@@ -958,11 +958,11 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
         );
     }
     for (method, path, allow) in [
-        ("PUT", "/api/v1/users", "GET, POST"),
-        ("DELETE", "/api/v1/users", "GET, POST"),
-        ("POST", "/api/v1/users/1", "GET, PATCH, DELETE"),
-        ("PUT", "/api/v1/users/1", "GET, PATCH, DELETE"),
-        ("DELETE", "/api/v1/users/1/preferences", "GET, PATCH"),
+        ("PUT", "/api/v1/users", "GET, HEAD, POST"),
+        ("DELETE", "/api/v1/users", "GET, HEAD, POST"),
+        ("POST", "/api/v1/users/1", "GET, HEAD, PATCH, DELETE"),
+        ("PUT", "/api/v1/users/1", "GET, HEAD, PATCH, DELETE"),
+        ("DELETE", "/api/v1/users/1/preferences", "GET, HEAD, PATCH"),
     ] {
         let reply = api.call(method, path, None).await;
         assert_eq!(reply.status, 405, "{method} {path}");

@@ -45,3 +45,18 @@ pub fn empty_response(status: http::StatusCode) -> Response {
     *response.status_mut() = status;
     response
 }
+
+/// The answer to a HEAD request from the answer GET would get (RFC 9110 §9.3.2): the same
+/// status and headers, `Content-Length` of the body GET would send, and no body. An empty
+/// body (204, 304) gets no `Content-Length`.
+pub fn head_response(mut response: Response) -> Response {
+    let length = response.body().len();
+    if length > 0 {
+        response.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(length),
+        );
+        response.body_mut().clear();
+    }
+    response
+}

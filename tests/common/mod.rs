@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::rc::Rc;
 use std::time::Duration;
 

@@ -3,7 +3,9 @@
 //! - [`auth`]: the bearer token check.
 //! - [`users`]: `/api/v1/users` and below.
 //! - [`input`]: bodies and query strings parsed into model inputs.
-//! - [`etag`]: `ETag` / `If-Match`.
+//! - [`etag`]: `ETag`, `If-Match`, `If-None-Match`.
+//!
+//! HEAD is answered wherever GET is, with GET's status and headers and no body.
 
 pub mod auth;
 pub mod etag;
@@ -11,9 +13,9 @@ pub mod input;
 pub mod users;
 
 use chrono::NaiveDate;
-use http::{HeaderValue, header};
+use http::{HeaderValue, Method, header};
 
-use super::{ApiError, Request, Response};
+use super::{ApiError, Request, Response, head_response};
 use crate::db::Db;
 
 /// The path prefix of every route of this component.
@@ -47,6 +49,9 @@ pub async fn handle<D: Db>(
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if request.method() == Method::HEAD {
+        return head_response(response);
     }
     response
 }

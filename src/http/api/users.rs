@@ -1,28 +1,29 @@
 //! `/api/v1/users` and below.
 //!
-//! | route                         | methods             |
-//! |-------------------------------|---------------------|
-//! | `/api/v1/users`               | GET, POST           |
-//! | `/api/v1/users/{id}`          | GET, PATCH, DELETE  |
-//! | `/api/v1/users/{id}/preferences` | GET, PATCH       |
+//! | route                            | methods                  |
+//! |----------------------------------|--------------------------|
+//! | `/api/v1/users`                  | GET, HEAD, POST          |
+//! | `/api/v1/users/{id}`             | GET, HEAD, PATCH, DELETE |
+//! | `/api/v1/users/{id}/preferences` | GET, HEAD, PATCH         |
 //!
-//! Each request sends one SQL statement at most.
+//! Each request sends one SQL statement at most. Reads of one resource honour `If-Match`
+//! and `If-None-Match` (304); writes pass `If-Match` to their statement (see [`etag`]).
 
 use chrono::NaiveDate;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 
-use super::etag;
+use super::etag::{self, ReadCondition};
 use super::input;
 use crate::db::{Db, Record};
 use crate::domain::UserId;
 use crate::http::{ApiError, Request, Response, empty_response, json, json_response};
 use crate::models::user::store::{self, Outcome};
-use crate::models::user::{Preferences, PreferencesVersion, UserVersion, UserWithPreferences};
+use crate::models::user::{Preferences, PreferencesVersion, UserWithPreferences};
 
 const NO_SUCH_USER: &str = "no user with this id";
 
-/// Routes `/users` + `tail`.
+/// Routes `/users` + `tail`. HEAD is routed as GET; [`super::handle`] drops the body.
 pub async fn route<D: Db>(
     request: &Request,
     tail: &[&str],
@@ -30,34 +31,39 @@ pub async fn route<D: Db>(
     today: NaiveDate,
 ) -> Result<Response, ApiError> {
     let method = request.method();
+    let read = *method == Method::GET || *method == Method::HEAD;
     match tail {
         [] => match *method {
-            Method::GET => list(request, db).await,
+            _ if read => list(request, db).await,
             Method::POST => create(request, db, today).await,
-            _ => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+            _ => Err(ApiError::MethodNotAllowed {
+                allow: "GET, HEAD, POST",
+            }),
         },
         [id] => {
-            let allow = "GET, PATCH, DELETE";
-            if !matches!(*method, Method::GET | Method::PATCH | Method::DELETE) {
-                return Err(ApiError::MethodNotAllowed { allow });
+            if !(read || matches!(*method, Method::PATCH | Method::DELETE)) {
+                return Err(ApiError::MethodNotAllowed {
+                    allow: "GET, HEAD, PATCH, DELETE",
+                });
             }
             let id = user_id(id)?;
             match *method {
-                Method::GET => get(id, db).await,
+                _ if read => get(request, id, db).await,
                 Method::PATCH => update(request, id, db, today).await,
                 _ => delete(request, id, db).await,
             }
         }
         [id, "preferences"] => {
-            if !matches!(*method, Method::GET | Method::PATCH) {
+            if !(read || *method == Method::PATCH) {
                 return Err(ApiError::MethodNotAllowed {
-                    allow: "GET, PATCH",
+                    allow: "GET, HEAD, PATCH",
                 });
             }
             let id = user_id(id)?;
-            match *method {
-                Method::GET => get_preferences(id, db).await,
-                _ => update_preferences(request, id, db).await,
+            if read {
+                get_preferences(request, id, db).await
+            } else {
+                update_preferences(request, id, db).await
             }
         }
         _ => Err(ApiError::NotFound("no such route")),
@@ -92,14 +98,19 @@ fn preferences_response(preferences: &Record<Preferences>) -> Result<Response, A
     ))
 }
 
-/// A user version no row has (for tags that can never match).
-const NO_USER_VERSION: UserVersion = UserVersion {
-    user_micros: i64::MIN,
-    preferences_micros: i64::MIN,
-};
-
-/// A preferences version no row has.
-const NO_PREFERENCES_VERSION: PreferencesVersion = PreferencesVersion { micros: i64::MIN };
+/// A read of an existing representation whose ETag is `etag`, under the request's
+/// `If-Match` (412) and `If-None-Match` (304 with the ETag and no body).
+fn conditional_read(
+    request: &Request,
+    etag: String,
+    representation: impl FnOnce() -> Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    match etag::read_condition(request.headers(), &etag) {
+        ReadCondition::Proceed => representation(),
+        ReadCondition::NotModified => Ok(with_etag(empty_response(StatusCode::NOT_MODIFIED), etag)),
+        ReadCondition::Failed => Err(ApiError::PreconditionFailed),
+    }
+}
 
 fn outcome<T>(outcome: Outcome<T>) -> Result<T, ApiError> {
     match outcome {
@@ -131,11 +142,13 @@ async fn create<D: Db>(request: &Request, db: &D, today: NaiveDate) -> Result<Re
     Ok(response)
 }
 
-async fn get<D: Db>(id: UserId, db: &D) -> Result<Response, ApiError> {
+async fn get<D: Db>(request: &Request, id: UserId, db: &D) -> Result<Response, ApiError> {
     let user = store::get(db, id)
         .await?
         .ok_or(ApiError::NotFound(NO_SUCH_USER))?;
-    user_response(StatusCode::OK, &user)
+    conditional_read(request, etag::user_etag(user.version()), || {
+        user_response(StatusCode::OK, &user)
+    })
 }
 
 async fn update<D: Db>(
@@ -146,22 +159,29 @@ async fn update<D: Db>(
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let changes = input::user_changes(&body, today)?;
-    let expected = etag::user_precondition(request.headers()).expected(NO_USER_VERSION);
-    let user = outcome(store::update(db, id, changes, expected).await?)?;
+    let expected = etag::user_precondition(request.headers()).versions();
+    let user = outcome(store::update(db, id, changes, expected.as_deref()).await?)?;
     user_response(StatusCode::OK, &user)
 }
 
 async fn delete<D: Db>(request: &Request, id: UserId, db: &D) -> Result<Response, ApiError> {
-    let expected = etag::user_precondition(request.headers()).expected(NO_USER_VERSION);
-    outcome(store::delete(db, id, expected).await?)?;
+    let expected = etag::user_precondition(request.headers()).versions();
+    outcome(store::delete(db, id, expected.as_deref()).await?)?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-async fn get_preferences<D: Db>(id: UserId, db: &D) -> Result<Response, ApiError> {
+async fn get_preferences<D: Db>(
+    request: &Request,
+    id: UserId,
+    db: &D,
+) -> Result<Response, ApiError> {
     let preferences = store::get_preferences(db, id)
         .await?
         .ok_or(ApiError::NotFound(NO_SUCH_USER))?;
-    preferences_response(&preferences)
+    let version = PreferencesVersion::of(&preferences);
+    conditional_read(request, etag::preferences_etag(version), || {
+        preferences_response(&preferences)
+    })
 }
 
 async fn update_preferences<D: Db>(
@@ -171,8 +191,8 @@ async fn update_preferences<D: Db>(
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let changes = input::preference_changes(&body)?;
-    let expected =
-        etag::preferences_precondition(request.headers()).expected(NO_PREFERENCES_VERSION);
-    let preferences = outcome(store::update_preferences(db, id, changes, expected).await?)?;
+    let expected = etag::preferences_precondition(request.headers()).versions();
+    let preferences =
+        outcome(store::update_preferences(db, id, changes, expected.as_deref()).await?)?;
     preferences_response(&preferences)
 }

@@ -2,11 +2,23 @@
 //! tables are involved), values always bound as parameters.
 //!
 //! Rows carry the user's columns unprefixed and the preferences' columns prefixed `p_`.
-//! Versions for `If-Match` are compared as `updated_at` in microseconds since the epoch.
+//! Versions for `If-Match` are compared as `updated_at` in microseconds since the epoch; a
+//! conditional write takes the list of versions `If-Match` allows as `bigint[]` parameters.
 //!
 //! Spin 4's host cannot decode a `timestamptz` result (it fails the whole statement, after it
 //! ran): every timestamp column is returned as `(col AT TIME ZONE 'UTC') AS col`, a UTC
 //! `timestamp` the host decodes as `Datetime`. The columns stay `timestamptz`.
+
+/// The version of a row aliased `$alias`: its `updated_at` in microseconds since the epoch.
+macro_rules! version {
+    ($alias:literal) => {
+        concat!(
+            "(extract(epoch FROM ",
+            $alias,
+            ".updated_at) * 1000000)::bigint"
+        )
+    };
+}
 
 /// The user's and the preferences' columns, from relations aliased `u` and `p`.
 macro_rules! user_columns {
@@ -72,11 +84,23 @@ pub const LIST: &str = concat!(
 /// `$1` id; for each field a flag "change it" and the new value (NULL clears):
 /// `$2/$3` email, `$4/$5` name, `$6/$7` profile_picture, `$8/$9` profession,
 /// `$10/$11` date_of_birth, `$12/$13` timezone, `$14/$15` is_active;
-/// `$16/$17` the expected versions of user and preferences (NULL: unconditional).
+/// `$16/$17` the versions `If-Match` allows, as two arrays of the same length (the user's
+/// and the preferences' versions, pairwise; NULL: unconditional).
 /// Returns one row: `found` (the user exists) and the updated user, NULL if not updated.
+///
+/// `locked` locks the user and its preferences first and reads their latest committed
+/// versions (under READ COMMITTED a locking read that waited returns the row as the other
+/// transaction left it, and nothing if it was deleted), so a write racing this one is either
+/// seen (412, or 404 if it deleted the user) or waits for this one. `found` and the version
+/// check come from those locked rows, never from the statement's older snapshot.
 pub const UPDATE: &str = concat!(
-    "WITH found AS (
-        SELECT id FROM users WHERE id = $1
+    "WITH locked AS (
+        SELECT p.*, ",
+    version!("u"),
+    " AS user_version
+        FROM users u JOIN user_preferences p ON p.user_id = u.id
+        WHERE u.id = $1
+        FOR UPDATE OF u, p
     ), updated AS (
         UPDATE users u SET
             email = CASE WHEN $2::boolean THEN $3::text ELSE u.email END,
@@ -86,32 +110,42 @@ pub const UPDATE: &str = concat!(
             date_of_birth = CASE WHEN $10::boolean THEN $11::date ELSE u.date_of_birth END,
             timezone = CASE WHEN $12::boolean THEN $13::text ELSE u.timezone END,
             is_active = CASE WHEN $14::boolean THEN $15::boolean ELSE u.is_active END
-        FROM user_preferences p
+        FROM locked p
         WHERE u.id = $1 AND p.user_id = u.id
-          AND ($16::bigint IS NULL OR (
-                (extract(epoch FROM u.updated_at) * 1000000)::bigint = $16::bigint
-            AND (extract(epoch FROM p.updated_at) * 1000000)::bigint = $17::bigint))
+          AND ($16::bigint[] IS NULL OR (p.user_version, ",
+    version!("p"),
+    ") IN (SELECT * FROM unnest($16::bigint[], $17::bigint[])))
         RETURNING ",
     user_columns!(),
     "
     )
-    SELECT EXISTS (SELECT 1 FROM found) AS found, updated.*
+    SELECT EXISTS (SELECT 1 FROM locked) AS found, updated.*
     FROM (SELECT 1) AS one LEFT JOIN updated ON true"
 );
 
-/// `$1` id, `$2/$3` expected versions of user and preferences (NULL: unconditional).
-/// Preferences go with the user (ON DELETE CASCADE).
-pub const DELETE: &str = "WITH found AS (
-        SELECT id FROM users WHERE id = $1
+/// `$1` id, `$2/$3` the versions `If-Match` allows (user's and preferences', pairwise; NULL:
+/// unconditional). Preferences go with the user (ON DELETE CASCADE). Locks both rows first,
+/// as [`UPDATE`] does, so the check sees the latest preferences and cannot cascade over a
+/// change made meanwhile.
+pub const DELETE: &str = concat!(
+    "WITH locked AS (
+        SELECT u.id, ",
+    version!("u"),
+    " AS user_version, ",
+    version!("p"),
+    " AS preferences_version
+        FROM users u JOIN user_preferences p ON p.user_id = u.id
+        WHERE u.id = $1
+        FOR UPDATE OF u, p
     ), deleted AS (
-        DELETE FROM users u USING user_preferences p
-        WHERE u.id = $1 AND p.user_id = u.id
-          AND ($2::bigint IS NULL OR (
-                (extract(epoch FROM u.updated_at) * 1000000)::bigint = $2::bigint
-            AND (extract(epoch FROM p.updated_at) * 1000000)::bigint = $3::bigint))
+        DELETE FROM users u USING locked l
+        WHERE u.id = l.id
+          AND ($2::bigint[] IS NULL OR (l.user_version, l.preferences_version)
+                IN (SELECT * FROM unnest($2::bigint[], $3::bigint[])))
         RETURNING u.id
     )
-    SELECT EXISTS (SELECT 1 FROM found) AS found, EXISTS (SELECT 1 FROM deleted) AS deleted";
+    SELECT EXISTS (SELECT 1 FROM locked) AS found, EXISTS (SELECT 1 FROM deleted) AS deleted"
+);
 
 /// `$1` user id.
 pub const GET_PREFERENCES: &str = concat!(
@@ -121,22 +155,27 @@ pub const GET_PREFERENCES: &str = concat!(
 );
 
 /// `$1` user id; `$2/$3` update_frequency, `$4/$5` summary_length,
-/// `$6/$7` email_notifications_enabled (flag, value); `$8` expected version (or NULL).
+/// `$6/$7` email_notifications_enabled (flag, value); `$8` the versions `If-Match` allows
+/// (NULL: unconditional). Locks the row first and decides from its latest version.
 pub const UPDATE_PREFERENCES: &str = concat!(
-    "WITH found AS (
-        SELECT id FROM user_preferences WHERE user_id = $1
+    "WITH locked AS (
+        SELECT p.id, ",
+    version!("p"),
+    " AS version
+        FROM user_preferences p WHERE p.user_id = $1
+        FOR UPDATE
     ), updated AS (
         UPDATE user_preferences p SET
             update_frequency = CASE WHEN $2::boolean THEN $3::text ELSE p.update_frequency END,
             summary_length = CASE WHEN $4::boolean THEN $5::text ELSE p.summary_length END,
             email_notifications_enabled =
                 CASE WHEN $6::boolean THEN $7::boolean ELSE p.email_notifications_enabled END
-        WHERE p.user_id = $1
-          AND ($8::bigint IS NULL OR (extract(epoch FROM p.updated_at) * 1000000)::bigint = $8::bigint)
+        FROM locked l
+        WHERE p.id = l.id AND ($8::bigint[] IS NULL OR l.version = ANY ($8::bigint[]))
         RETURNING ",
     preference_columns!(),
     "
     )
-    SELECT EXISTS (SELECT 1 FROM found) AS found, updated.*
+    SELECT EXISTS (SELECT 1 FROM locked) AS found, updated.*
     FROM (SELECT 1) AS one LEFT JOIN updated ON true"
 );

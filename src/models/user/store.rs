@@ -60,6 +60,16 @@ where
     }
 }
 
+/// The versions `If-Match` allows as a `bigint[]` parameter (NULL: unconditional).
+fn versions<V>(expected: Option<&[V]>, micros: impl Fn(&V) -> i64) -> ParameterValue {
+    match expected {
+        None => ParameterValue::DbNull,
+        Some(versions) => {
+            ParameterValue::ArrayInt64(versions.iter().map(|v| Some(micros(v))).collect())
+        }
+    }
+}
+
 fn first(rows: Vec<Row>) -> Result<Row, DbError> {
     rows.into_iter().next().ok_or(DbError::Decode {
         column: "*".into(),
@@ -121,18 +131,18 @@ pub async fn list(
     Ok(Page { items, next_cursor })
 }
 
-/// Applies a merge patch to a user, if its version is `expected` (when given).
+/// Applies a merge patch to a user, if its version is one of `expected` (when given).
 /// An empty patch writes nothing: it reads the user and checks the version.
 pub async fn update(
     db: &impl Db,
     id: UserId,
     changes: UserChanges,
-    expected: Option<UserVersion>,
+    expected: Option<&[UserVersion]>,
 ) -> Result<Outcome<UserWithPreferences>, DbError> {
     if changes.is_empty() {
         return Ok(match get(db, id).await? {
             None => Outcome::NotFound,
-            Some(user) if expected.is_some_and(|v| v != user.version()) => Outcome::Stale,
+            Some(user) if expected.is_some_and(|v| !v.contains(&user.version())) => Outcome::Stale,
             Some(user) => Outcome::Done(user),
         });
     }
@@ -155,8 +165,8 @@ pub async fn update(
     params.extend(nullable_change(date_of_birth.map(|v| v.date())));
     params.extend(required(timezone.map(|v| v.as_str().to_owned())));
     params.extend(required(is_active));
-    params.push(nullable(expected.map(|v| v.user_micros)));
-    params.push(nullable(expected.map(|v| v.preferences_micros)));
+    params.push(versions(expected, |v| v.user_micros));
+    params.push(versions(expected, |v| v.preferences_micros));
     let row = first(db.write(sql::UPDATE, &params).await?)?;
     if written(&row)? {
         return UserWithPreferences::from_row(&row).map(Outcome::Done);
@@ -168,16 +178,16 @@ pub async fn update(
     })
 }
 
-/// Deletes a user (and, by cascade, its preferences), if its version is `expected`.
+/// Deletes a user (and, by cascade, its preferences), if its version is one of `expected`.
 pub async fn delete(
     db: &impl Db,
     id: UserId,
-    expected: Option<UserVersion>,
+    expected: Option<&[UserVersion]>,
 ) -> Result<Outcome<()>, DbError> {
     let params = [
         id.into(),
-        nullable(expected.map(|v| v.user_micros)),
-        nullable(expected.map(|v| v.preferences_micros)),
+        versions(expected, |v| v.user_micros),
+        versions(expected, |v| v.preferences_micros),
     ];
     let row = first(db.write(sql::DELETE, &params).await?)?;
     Ok(if row.get::<bool>("deleted")? {
@@ -200,17 +210,19 @@ pub async fn get_preferences(
         .transpose()
 }
 
-/// Applies a merge patch to a user's preferences, if their version is `expected`.
+/// Applies a merge patch to a user's preferences, if their version is one of `expected`.
 pub async fn update_preferences(
     db: &impl Db,
     id: UserId,
     changes: PreferenceChanges,
-    expected: Option<PreferencesVersion>,
+    expected: Option<&[PreferencesVersion]>,
 ) -> Result<Outcome<Record<Preferences>>, DbError> {
     if changes.is_empty() {
         return Ok(match get_preferences(db, id).await? {
             None => Outcome::NotFound,
-            Some(p) if expected.is_some_and(|v| v != PreferencesVersion::of(&p)) => Outcome::Stale,
+            Some(p) if expected.is_some_and(|v| !v.contains(&PreferencesVersion::of(&p))) => {
+                Outcome::Stale
+            }
             Some(p) => Outcome::Done(p),
         });
     }
@@ -222,7 +234,7 @@ pub async fn update_preferences(
         changes.summary_length.map(|v| v.as_str().to_owned()),
     ));
     params.extend(required(changes.email_notifications_enabled));
-    params.push(nullable(expected.map(|v| v.micros)));
+    params.push(versions(expected, |v| v.micros));
     let row = first(db.write(sql::UPDATE_PREFERENCES, &params).await?)?;
     if written(&row)? {
         return Record::from_row(&row, "p_").map(Outcome::Done);
