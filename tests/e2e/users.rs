@@ -805,8 +805,24 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
             );
             assert_eq!(h.header("etag"), g.header("etag"), "{}", h.describe());
         }
-        expect::problem(&spin.send(&Request::head("/api/v1/users/999999999")), 404);
-        expect::status(&spin.send(&Request::head(USERS).authorization(None)), 401);
+        let r = spin.send(&Request::head("/api/v1/users/999999999"));
+        expect::status(&r, 404);
+        expect::empty_body(&r);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            r.describe()
+        );
+        let r = spin.send(&Request::head(USERS).authorization(None));
+        expect::status(&r, 401);
+        expect::empty_body(&r);
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer"),
+            "{}",
+            r.describe()
+        );
         for (method, path) in [
             ("PUT", USERS.to_owned()),
             ("POST", user_path(id)),
