@@ -80,6 +80,8 @@ impl Checks {
 
     /// Ends the run: panics naming every failed check. `logs` is shown on failure.
     pub fn finish(self, what: &str, logs: impl FnOnce() -> String) {
+        // Back to the default hook, which prints the final panic's message.
+        drop(std::panic::take_hook());
         eprintln!(
             "e2e {what}: {} passed, {} failed, {} expected failures (pending), {} unexpected passes",
             self.passed,
