@@ -302,6 +302,11 @@ impl Spin {
         text
     }
 
+    /// Everything the components wrote (stdout and stderr of both).
+    pub fn all_component_logs(&self) -> String {
+        self.component_logs(usize::MAX)
+    }
+
     /// The last `lines` lines of each component's log under `<state>/logs/`.
     pub fn component_logs(&self, lines: usize) -> String {
         let mut text = String::new();

@@ -24,6 +24,28 @@ mod health;
 mod outage;
 mod users;
 
+/// The component logs carry no secret and no personal data: not the token, not the database
+/// address, not an email address or a name the checks submitted.
+fn logs_are_clean(spin: &Spin, checks: &mut checks::Checks) {
+    checks.run("logs: no token, database address or personal data", || {
+        let logs = spin.all_component_logs();
+        assert!(
+            logs.contains("request_completed"),
+            "the components logged requests"
+        );
+        for secret in [
+            harness::TOKEN,
+            "postgres://",
+            "@example.com",
+            "Ada Lovelace",
+            "Racer ",
+        ] {
+            let line = logs.lines().find(|l| l.contains(secret));
+            assert!(line.is_none(), "{secret:?} in a log line: {line:?}");
+        }
+    });
+}
+
 use harness::{Postgres, Spin};
 
 fn wasm_built() {
@@ -50,6 +72,7 @@ fn every_route_on_one_server() {
     checks.run("after everything: no session idle in transaction", || {
         assert_eq!(pg.idle_in_transaction(), "0");
     });
+    logs_are_clean(&spin, &mut checks);
     checks.finish("every_route_on_one_server", || spin.component_logs(30));
 }
 
@@ -61,5 +84,6 @@ fn database_outage_and_recovery() {
     let mut spin = Spin::start(&pg);
     let mut checks = checks::Checks::new();
     outage::checks(&mut spin, &pg, &mut checks);
+    logs_are_clean(&spin, &mut checks);
     checks.finish("database_outage_and_recovery", || spin.component_logs(30));
 }
