@@ -1,0 +1,89 @@
+//! End-to-end tests under a real `spin up` (Spin 4) and PostgreSQL, over loopback HTTP.
+//!
+//! They need the `spin` CLI and the built components, so they are `#[ignore]`d for plain
+//! `cargo test`; `make e2e` (and `make test`, where spin is found) builds the wasm and runs
+//! them with `--ignored`. Spin is looked up as `$KEEMU_SPIN`, then `spin` on PATH, then
+//! `../shared/spin/spin` beside the repository.
+//!
+//! To keep process starts few, two servers are started in all:
+//! - [`every_route_on_one_server`]: one PostgreSQL and one `spin up` for every route and
+//!   method of both components, 50 concurrent creates, and at the end a look at
+//!   `pg_stat_activity` for sessions left inside a transaction;
+//! - [`database_outage_and_recovery`]: its own pair, for stopping, freezing and restarting
+//!   the database under a running `spin up`.
+//!
+//! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
+//! at the end with all of them and the tail of the components' logs.
+
+mod checks;
+mod client;
+mod concurrency;
+mod expect;
+mod harness;
+mod health;
+mod outage;
+mod users;
+
+/// The component logs carry no secret and no personal data: not the token, not the database
+/// address, not an email address or a name the checks submitted.
+fn logs_are_clean(spin: &Spin, checks: &mut checks::Checks) {
+    checks.run("logs: no token, database address or personal data", || {
+        let logs = spin.all_component_logs();
+        assert!(
+            logs.contains("request_completed"),
+            "the components logged requests"
+        );
+        for secret in [
+            harness::TOKEN,
+            "postgres://",
+            "@example.com",
+            "Ada Lovelace",
+            "Racer ",
+        ] {
+            let line = logs.lines().find(|l| l.contains(secret));
+            assert!(line.is_none(), "{secret:?} in a log line: {line:?}");
+        }
+    });
+}
+
+use harness::{Postgres, Spin};
+
+fn wasm_built() {
+    for name in ["keemu_health", "keemu_api"] {
+        let path = harness::repo().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
+        assert!(
+            path.exists(),
+            "{} is missing: build the components first (`make e2e` does)",
+            path.display()
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn every_route_on_one_server() {
+    wasm_built();
+    let pg = Postgres::start();
+    let spin = Spin::start(&pg);
+    let mut checks = checks::Checks::new();
+    health::checks(&spin, &mut checks);
+    users::checks(&spin, &pg, &mut checks);
+    concurrency::checks(&spin, &pg, &mut checks);
+    checks.run("after everything: no session idle in transaction", || {
+        assert_eq!(pg.idle_in_transaction(), "0");
+    });
+    logs_are_clean(&spin, &mut checks);
+    checks.finish("every_route_on_one_server", || spin.component_logs(30));
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn database_outage_and_recovery() {
+    wasm_built();
+    let pg = Postgres::start();
+    let mut spin = Spin::start(&pg);
+    let mut checks = checks::Checks::new();
+    outage::checks(&mut spin, &pg, &mut checks);
+    logs_are_clean(&spin, &mut checks);
+    checks.finish("database_outage_and_recovery", || spin.component_logs(30));
+}
