@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Instance, TestDatabase, hanging_address};
-use keemu::db::{Connector, Database, Db, DbError, ParameterValue, Unavailable};
+use keemu::db::{Connector, Database, Db, DbError, DbValue, ParameterValue, Unavailable};
 use keemu_pg_native::NativeConnector;
 
 async fn backend_pid(db: &impl Db) -> i32 {
@@ -340,12 +340,7 @@ async fn parameters_bind_as_the_host_binds_them() {
         )
         .await
         .unwrap_err();
-    assert_eq!(
-        error,
-        DbError::Client {
-            kind: "type_mismatch"
-        }
-    );
+    assert_eq!(error, DbError::Client { kind: "bind" });
     assert!(
         instance.shared.is_open(),
         "a type error is not a connection error"
@@ -356,12 +351,7 @@ async fn parameters_bind_as_the_host_binds_them() {
         .execute("INSERT INTO t (at) VALUES ($1)", std::slice::from_ref(&at))
         .await
         .unwrap_err();
-    assert_eq!(
-        error,
-        DbError::Client {
-            kind: "type_mismatch"
-        }
-    );
+    assert_eq!(error, DbError::Client { kind: "bind" });
     db.execute(
         "INSERT INTO t (small, big, at, day, word) \
          VALUES ($1, $2, ($3::timestamp AT TIME ZONE 'UTC'), $4, $5)",
@@ -377,7 +367,7 @@ async fn parameters_bind_as_the_host_binds_them() {
     .expect("insert with the right types");
     let rows = db
         .read(
-            "SELECT small, big, at, day, word FROM t WHERE small IS NOT NULL",
+            "SELECT small, big, (at AT TIME ZONE 'UTC') AS at, day, word FROM t WHERE small IS NOT NULL",
             &[],
         )
         .await
@@ -397,4 +387,165 @@ async fn parameters_bind_as_the_host_binds_them() {
         .expect("read");
     let error = rows[0].get::<String>("doc").unwrap_err();
     assert!(error.to_string().contains("`doc`"), "{error}");
+}
+
+/// Spin 4.0.2 cannot decode a `timestamptz` result (measured): the statement runs, then the
+/// whole result fails. The adapter must fail the same way, so SQL that works natively works
+/// under Spin.
+#[tokio::test]
+async fn a_timestamptz_result_fails_as_on_the_host_and_keeps_the_connection() {
+    let test_db = TestDatabase::create().await;
+    let admin = test_db.client().await;
+    admin
+        .batch_execute(
+            "CREATE TABLE stamped (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .expect("table");
+    let instance = Instance::new(test_db.connector());
+    let pid = backend_pid(&instance.request_db()).await;
+
+    for sql in [
+        "SELECT now() AS at",
+        "SELECT NULL::timestamptz AS at",
+        "SELECT 1::bigint AS id, now() AS at",
+    ] {
+        let db = instance.request_db();
+        let error = db.read(sql, &[]).await.unwrap_err();
+        assert_eq!(error, DbError::Client { kind: "decode" }, "{sql}");
+        assert_eq!(error.kind(), "decode");
+        assert_eq!(
+            db_statements(&db),
+            1,
+            "a decode failure is not retried: {sql}"
+        );
+    }
+    // The write ran on the server although its result could not be read (as on the host).
+    let db = instance.request_db();
+    let error = db
+        .write(
+            "INSERT INTO stamped (id) VALUES ($1) RETURNING id, at",
+            &[ParameterValue::Int64(7)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error, DbError::Client { kind: "decode" });
+    let count: i64 = admin
+        .query_one("SELECT count(*) FROM stamped WHERE id = 7", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 1, "the row was written before the result failed");
+
+    assert!(
+        instance.shared.is_open(),
+        "a decode failure keeps the kept connection"
+    );
+    assert_eq!(
+        backend_pid(&instance.request_db()).await,
+        pid,
+        "same backend"
+    );
+
+    // The form every statement uses instead: a UTC timestamp, decoded as Datetime.
+    let rows = instance
+        .request_db()
+        .read(
+            "SELECT (at AT TIME ZONE 'UTC') AS at FROM stamped WHERE id = $1",
+            &[ParameterValue::Int64(7)],
+        )
+        .await
+        .expect("UTC timestamp decodes");
+    let at: keemu::db::Timestamp = rows[0].get("at").expect("timestamp");
+    assert!(at.to_rfc3339().ends_with('Z'));
+}
+
+/// What the host returns as raw bytes (`Unsupported`) rather than a typed value.
+#[tokio::test]
+async fn types_the_host_does_not_convert_arrive_as_unsupported() {
+    let test_db = TestDatabase::create().await;
+    let instance = Instance::new(test_db.connector());
+    let rows = instance
+        .request_db()
+        .read(
+            "SELECT '{\"a\":1}'::json AS doc, '12:00+02'::timetz AS tz, \
+             '127.0.0.1'::inet AS addr, 'x'::name AS n, '{\"a\":1}'::jsonb AS docb",
+            &[],
+        )
+        .await
+        .expect("read");
+    for column in ["doc", "tz", "addr", "n"] {
+        assert!(
+            matches!(rows[0].value(column), Ok(DbValue::Unsupported(_))),
+            "{column}: {:?}",
+            rows[0]
+        );
+    }
+    assert!(matches!(rows[0].value("docb"), Ok(DbValue::Jsonb(_))));
+    // Cast in SQL to read them.
+    let rows = instance
+        .request_db()
+        .read(
+            "SELECT '127.0.0.1'::inet::text AS addr, 'x'::name::text AS n",
+            &[],
+        )
+        .await
+        .expect("read");
+    assert_eq!(
+        rows[0].get::<String>("addr").ok().as_deref(),
+        Some("127.0.0.1/32")
+    );
+    assert_eq!(rows[0].get::<String>("n").ok().as_deref(), Some("x"));
+}
+
+/// Parameters, as measured under the host: each variant binds to its own PostgreSQL type.
+#[tokio::test]
+async fn parameter_rules_match_the_host() {
+    let test_db = TestDatabase::create().await;
+    let instance = Instance::new(test_db.connector());
+    let db = instance.request_db();
+    let bind_fails = [
+        (
+            "SELECT $1::timestamptz AS v",
+            ParameterValue::Datetime((2026, 1, 2, 3, 4, 5, 0)),
+        ),
+        ("SELECT $1::integer AS v", ParameterValue::Int64(1)),
+        ("SELECT $1::bigint AS v", ParameterValue::Int32(1)),
+        ("SELECT $1::smallint AS v", ParameterValue::Int32(1)),
+    ];
+    for (sql, param) in bind_fails {
+        let error = db
+            .read(sql, std::slice::from_ref(&param))
+            .await
+            .unwrap_err();
+        assert_eq!(error, DbError::Client { kind: "bind" }, "{sql}");
+    }
+    assert!(
+        instance.shared.is_open(),
+        "a bind failure keeps the kept connection"
+    );
+
+    let rows = db
+        .read(
+            "SELECT ($1::timestamp AT TIME ZONE 'UTC') = timestamptz '2026-01-02 03:04:05Z' AS a, \
+                    $2::timestamptz = timestamptz '2026-01-02 03:04:05Z' AS b, \
+                    $3::uuid::text AS c, ($4::jsonb ->> 'k') AS d, $5::bigint AS e",
+            &[
+                ParameterValue::Datetime((2026, 1, 2, 3, 4, 5, 0)),
+                ParameterValue::Timestamp(1_767_323_045),
+                ParameterValue::Uuid("67e55044-10b1-426f-9247-bb680e5fe0c8".into()),
+                ParameterValue::Jsonb(br#"{"k":"v"}"#.to_vec()),
+                ParameterValue::Int64(i64::MAX),
+            ],
+        )
+        .await
+        .expect("binds");
+    assert_eq!(rows[0].get::<bool>("a").ok(), Some(true));
+    assert_eq!(rows[0].get::<bool>("b").ok(), Some(true));
+    assert_eq!(
+        rows[0].get::<String>("c").ok().as_deref(),
+        Some("67e55044-10b1-426f-9247-bb680e5fe0c8")
+    );
+    assert_eq!(rows[0].get::<String>("d").ok().as_deref(), Some("v"));
+    assert_eq!(rows[0].get::<i64>("e").ok(), Some(i64::MAX));
 }

@@ -45,7 +45,8 @@ pub enum DbError {
     SerializationFailure,
     /// Any other error reported by the server, by SQLSTATE.
     Server { sqlstate: String },
-    /// The host refused a parameter or could not convert a value (a bug in the SQL or types).
+    /// The host refused a parameter ([`BIND`]) or could not decode a result column
+    /// ([`DECODE`]): a bug in a statement; the connection is still good.
     Client { kind: &'static str },
     /// A row could not be decoded into the expected Rust type.
     Decode { column: String, problem: String },
@@ -56,14 +57,10 @@ impl DbError {
     pub fn from_host(error: &PgError) -> DbError {
         match error {
             PgError::ConnectionFailed(_) => DbError::Unavailable(Unavailable::ConnectionFailed),
-            PgError::QueryFailed(QueryError::Text(text)) if is_type_error_text(text) => {
-                DbError::Client {
-                    kind: "type_mismatch",
-                }
-            }
-            PgError::QueryFailed(QueryError::Text(_)) => {
-                DbError::Unavailable(Unavailable::ConnectionLost)
-            }
+            PgError::QueryFailed(QueryError::Text(text)) => match statement_fault(text) {
+                Some(kind) => DbError::Client { kind },
+                None => DbError::Unavailable(Unavailable::ConnectionLost),
+            },
             PgError::QueryFailed(QueryError::DbError(db)) => {
                 let constraint = db
                     .extras
@@ -83,12 +80,11 @@ impl DbError {
                     },
                 }
             }
-            PgError::BadParameter(_) => DbError::Client {
-                kind: "bad_parameter",
-            },
-            PgError::ValueConversionFailed(_) => DbError::Client {
-                kind: "value_conversion_failed",
-            },
+            // The host could not convert a parameter before sending it (`query` reports
+            // BadParameter, `execute` ValueConversionFailed).
+            PgError::BadParameter(_) | PgError::ValueConversionFailed(_) => {
+                DbError::Client { kind: BIND }
+            }
             PgError::Other(_) => DbError::Client { kind: "other" },
         }
     }
@@ -135,20 +131,39 @@ impl DbError {
     }
 }
 
+/// [`DbError::Client`] kind: a result column the host cannot decode (e.g. a `timestamptz`).
+pub const DECODE: &str = "decode";
+/// [`DbError::Client`] kind: a parameter the host cannot bind to its placeholder's type.
+pub const BIND: &str = "bind";
+
 /// `QueryError::Text` is the host's `{:?}` of a tokio-postgres error. Most kinds mean the
-/// connection failed (Closed, Io, ...), but a parameter or column whose Rust type does not
-/// suit the PostgreSQL type is reported the same way; that is a bug in a statement, not a
-/// reason to discard the connection.
-fn is_type_error_text(text: &str) -> bool {
-    [
-        "kind: ToSql",
+/// connection failed (Closed, Io, ...), but a column the host cannot decode, or a parameter
+/// whose Rust type does not suit the PostgreSQL type, is reported the same way; that is a
+/// bug in a statement, not a reason to discard the connection. Spin 4.0.2 reports a
+/// `timestamptz` result as `error deserializing column N: cannot convert between the Rust
+/// type ...NaiveDateTime and the Postgres type timestamptz` (measured), after the statement
+/// ran on the server.
+fn statement_fault(text: &str) -> Option<&'static str> {
+    const DECODE_MARKS: [&str; 3] = [
+        "error deserializing column",
         "kind: FromSql",
         "kind: Column",
+    ];
+    const BIND_MARKS: [&str; 4] = [
+        "error serializing parameter",
+        "kind: ToSql",
         "kind: Parameters",
-        "kind: RowCount",
-    ]
-    .iter()
-    .any(|kind| text.contains(kind))
+        "WrongType",
+    ];
+    if DECODE_MARKS.iter().any(|mark| text.contains(mark)) {
+        Some(DECODE)
+    } else if BIND_MARKS.iter().any(|mark| text.contains(mark)) {
+        Some(BIND)
+    } else if text.contains("kind: RowCount") {
+        Some("row_count")
+    } else {
+        None
+    }
 }
 
 /// SQLSTATEs that mean the session is gone: class 08 (connection exception) and the
@@ -230,10 +245,19 @@ mod tests {
             DbError::from_host(&PgError::QueryFailed(QueryError::Text(
                 "Error { kind: ToSql(0), cause: Some(WrongType { postgres: Int4, rust: \"i64\" }) }".into()
             ))),
-            DbError::Client {
-                kind: "type_mismatch"
-            }
+            DbError::Client { kind: BIND }
         );
+        // Measured under Spin 4.0.2: a timestamptz result column.
+        assert_eq!(
+            DbError::from_host(&PgError::QueryFailed(QueryError::Text(
+                "error deserializing column 8: cannot convert between the Rust type \
+                 `chrono::naive::datetime::NaiveDateTime` and the Postgres type `timestamptz`"
+                    .into()
+            ))),
+            DbError::Client { kind: DECODE }
+        );
+        assert!(!DbError::Client { kind: DECODE }.is_connection_error());
+        assert_eq!(DbError::Client { kind: DECODE }.kind(), "decode");
         assert!(matches!(
             DbError::from_host(&PgError::BadParameter("x".into())),
             DbError::Client { .. }

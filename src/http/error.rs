@@ -230,5 +230,11 @@ mod tests {
             }),
             ApiError::Internal
         );
+        // A statement the host cannot decode or bind is a bug: 500, never 503.
+        for kind in [crate::db::error::DECODE, crate::db::error::BIND] {
+            let error = ApiError::from(DbError::Client { kind });
+            assert_eq!(error, ApiError::Internal);
+            assert_eq!(error.status(), 500);
+        }
     }
 }

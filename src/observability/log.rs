@@ -4,7 +4,10 @@
 //! Callers pass only what is safe to log: never a secret, a connection string, a request
 //! body or a field of a user (ids are fine).
 
+use std::io::Write;
+
 use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Severity of an event.
@@ -29,10 +32,7 @@ impl Level {
 /// anything else is logged under `"fields"`.
 pub fn format_event(level: Level, event: &str, fields: Value) -> String {
     let mut line = Map::new();
-    line.insert(
-        "ts".into(),
-        Value::String(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)),
-    );
+    line.insert("ts".into(), Value::String(now()));
     line.insert("level".into(), Value::String(level.as_str().into()));
     line.insert("event".into(), Value::String(event.into()));
     match fields {
@@ -51,9 +51,53 @@ pub fn format_event(level: Level, event: &str, fields: Value) -> String {
     Value::Object(line).to_string()
 }
 
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// Writes one event to stderr.
 pub fn emit(level: Level, event: &str, fields: Value) {
-    eprintln!("{}", format_event(level, event, fields));
+    write_line(format_event(level, event, fields));
+}
+
+/// One write per line: stderr is unbuffered, and under Spin each write is a host call
+/// (`eprintln!` writes the line and its newline separately).
+fn write_line(mut line: String) {
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// The `request_completed` line, the one written for every request.
+#[derive(Serialize)]
+struct RequestCompleted<'a> {
+    ts: String,
+    level: &'static str,
+    event: &'static str,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    duration_ms: f64,
+}
+
+/// Formats the `request_completed` event: the same shape as [`format_event`] gives, built
+/// without an intermediate JSON value (it is on every request's path).
+pub fn format_request_completed(method: &str, path: &str, status: u16, duration_ms: f64) -> String {
+    let line = RequestCompleted {
+        ts: now(),
+        level: Level::Info.as_str(),
+        event: "request_completed",
+        method,
+        path,
+        status,
+        duration_ms: (duration_ms * 100.0).round() / 100.0,
+    };
+    serde_json::to_string(&line).unwrap_or_default()
+}
+
+/// Logs `request_completed` (info): method, path (never the query string), status and
+/// duration in milliseconds, rounded to 0.01.
+pub fn request_completed(method: &str, path: &str, status: u16, duration_ms: f64) {
+    write_line(format_request_completed(method, path, status, duration_ms));
 }
 
 /// An `info` event.
@@ -88,6 +132,20 @@ mod tests {
         assert_eq!(parsed["event"], "request_completed");
         assert_eq!(parsed["level"], "info");
         assert_eq!(parsed["status"], 200);
+        assert!(parsed["ts"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn request_completed_is_one_json_line_with_escaped_path() {
+        let line = format_request_completed("GET", "/api/v1/users/\"x\"\n", 200, 1.23456);
+        assert!(!line.contains('\n'));
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["event"], "request_completed");
+        assert_eq!(parsed["level"], "info");
+        assert_eq!(parsed["method"], "GET");
+        assert_eq!(parsed["path"], "/api/v1/users/\"x\"\n");
+        assert_eq!(parsed["status"], 200);
+        assert_eq!(parsed["duration_ms"], 1.23);
         assert!(parsed["ts"].as_str().unwrap().ends_with('Z'));
     }
 }

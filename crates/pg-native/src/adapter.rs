@@ -6,11 +6,14 @@
 //! parameter must suit the type the server infers), parameters and results converted as the
 //! host converts them. Errors are reported in the host's shape (`spin_sdk::pg::PgError`).
 //!
+//! Results follow what Spin 4.0.2 was measured to decode (`../shared/spin-facts.md`): a
+//! `timestamptz` column fails the whole statement (select `(col AT TIME ZONE 'UTC')`);
+//! json, timetz, inet, name, citext and enum values arrive as `Unsupported`.
+//!
 //! Not reproduced: NUMERIC, range and interval values (no statement of ours uses them); they
 //! are refused as `ValueConversionFailed` / returned as `Unsupported`.
 
 use std::cell::RefCell;
-use std::error::Error as _;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -173,6 +176,8 @@ impl Connection for NativeConnection {
 
     async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, PgError> {
         self.log.record(sql);
+        // The host reports a parameter it cannot convert as ValueConversionFailed here, and as
+        // BadParameter from `query`.
         let params = to_sql_parameters(params).map_err(PgError::ValueConversionFailed)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params
             .iter()
@@ -323,12 +328,8 @@ fn get<'a, T: FromSql<'a>>(
     i: usize,
     wrap: impl Fn(T) -> DbValue,
 ) -> Result<DbValue, String> {
-    let value: Option<T> = row.try_get(i).map_err(|e| {
-        format!(
-            "{e}{}",
-            e.source().map(|s| format!(": {s}")).unwrap_or_default()
-        )
-    })?;
+    // `error deserializing column N: cannot convert between ...`, as the host reports it.
+    let value: Option<T> = row.try_get(i).map_err(|e| e.to_string())?;
     Ok(value.map_or(DbValue::DbNull, wrap))
 }
 
@@ -355,8 +356,9 @@ fn convert_entry(row: &PgRow, i: usize) -> Result<DbValue, String> {
         Type::INT4 => get(row, i, DbValue::Int32),
         Type::INT8 => get(row, i, DbValue::Int64),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR => get(row, i, DbValue::Str),
-        Type::TIMESTAMP => get(row, i, datetime),
-        Type::TIMESTAMPTZ => get(row, i, |v: DateTime<Utc>| datetime(v.naive_utc())),
+        // The host reads timestamptz as a NaiveDateTime too, which tokio-postgres refuses:
+        // the whole statement fails (after it ran), NULL included. Measured under Spin 4.0.2.
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => get(row, i, datetime),
         Type::DATE => get(row, i, |v: NaiveDate| {
             DbValue::Date((v.year(), v.month() as u8, v.day() as u8))
         }),
