@@ -163,3 +163,15 @@ build: wasm-target ## Build both components for wasm32-wasip2 (release) and prin
 check-manifest: ## Check spin.toml (self-test, then against the built components)
 	python3 scripts/check-manifest.py --self-test
 	python3 scripts/check-manifest.py
+
+# --- Benchmarks (bench/run.sh; see README "Performance") ----------------------------------
+# Kept in a block of their own. Needs spin (PATH or ../shared/spin/spin), PostgreSQL server
+# binaries, and wrk (installed with apt-get when missing and running as root).
+
+.PHONY: bench bench-large
+
+bench: wasm-target ## Load test under real `spin up` beside the floor app; writes bench/results.md
+	@bench/run.sh
+
+bench-large: wasm-target ## `make bench` with 1,000,000 users loaded by SQL (first page vs after=900000)
+	@BENCH_USERS=$${BENCH_USERS:-1000000} BENCH_OUT=$${BENCH_OUT:-bench/results-large.md} bench/run.sh

@@ -71,14 +71,25 @@ pub const GET: &str = concat!(
 );
 
 /// `$1` after (id, or NULL), `$2` email (or NULL), `$3` limit. Keyset pagination by id.
+///
+/// The page of users is chosen first (the subquery: `pk_users` from `after`, `LIMIT`), then
+/// each of its rows finds its preferences through `uq_user_preferences_user_id` (a nested
+/// loop). Joining first let the planner pick a merge join that walked the preferences' index
+/// from its first entry up to `after`, so a deep page cost in proportion to its depth
+/// (`tests/list_plan.rs` reads the plan). Ids are positive, so `COALESCE($1, 0)` means "from
+/// the start" and stays an index condition even in a generic plan.
 pub const LIST: &str = concat!(
     "SELECT ",
     user_columns!(),
-    " FROM users u JOIN user_preferences p ON p.user_id = u.id
-    WHERE ($1::bigint IS NULL OR u.id > $1::bigint)
-      AND ($2::text IS NULL OR lower(u.email) = lower($2::text))
-    ORDER BY u.id
-    LIMIT $3"
+    " FROM (
+        SELECT * FROM users
+        WHERE id > COALESCE($1::bigint, 0)
+          AND ($2::text IS NULL OR lower(email) = lower($2::text))
+        ORDER BY id
+        LIMIT $3
+    ) u
+    JOIN user_preferences p ON p.user_id = u.id
+    ORDER BY u.id"
 );
 
 /// `$1` id; for each field a flag "change it" and the new value (NULL clears):
