@@ -549,3 +549,42 @@ async fn parameter_rules_match_the_host() {
     assert_eq!(rows[0].get::<String>("d").ok().as_deref(), Some("v"));
     assert_eq!(rows[0].get::<i64>("e").ok(), Some(i64::MAX));
 }
+
+/// A timestamp written the way every statement must write one under Spin: bound as a UTC
+/// `timestamp` and converted in SQL; read back the same way, to the microsecond.
+#[tokio::test]
+async fn a_timestamp_round_trips_through_a_timestamptz_column() {
+    let test_db = TestDatabase::create().await;
+    let admin = test_db.client().await;
+    admin
+        .batch_execute("CREATE TABLE seen (id bigint PRIMARY KEY, at timestamptz)")
+        .await
+        .expect("table");
+    let instance = Instance::new(test_db.connector());
+    let db = instance.request_db();
+    let at = keemu::db::Timestamp::new(
+        chrono::DateTime::parse_from_rfc3339("2026-11-28T23:59:58.123456+01:00")
+            .expect("time")
+            .to_utc(),
+    );
+    let rows = db
+        .write(
+            "INSERT INTO seen (id, at) VALUES ($1, ($2::timestamp AT TIME ZONE 'UTC')) \
+             RETURNING (at AT TIME ZONE 'UTC') AS at",
+            &[ParameterValue::Int64(1), at.into()],
+        )
+        .await
+        .expect("insert");
+    let back: keemu::db::Timestamp = rows[0].get("at").expect("at");
+    assert_eq!(back, at);
+    assert_eq!(back.to_rfc3339(), "2026-11-28T22:59:58.123456Z");
+    let stored: String = admin
+        .query_one(
+            "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM seen",
+            &[],
+        )
+        .await
+        .expect("stored")
+        .get(0);
+    assert_eq!(stored, "2026-11-28 22:59:58.123456");
+}

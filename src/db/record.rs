@@ -8,8 +8,9 @@
 use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{Datelike, Timelike};
 use serde::{Serialize, Serializer};
-use spin_sdk::pg::{DbValue, Decode};
+use spin_sdk::pg::{DbValue, Decode, ParameterValue};
 
 use super::error::DbError;
 use super::row::Row;
@@ -58,7 +59,27 @@ impl Serialize for Timestamp {
     }
 }
 
-/// The host returns `timestamptz` (and `timestamp`) as a date-time tuple in UTC.
+/// Binds as a UTC `timestamp` (`Datetime`): Spin 4.0.2 binds `Datetime` only to
+/// `timestamp`, so a statement writes a `timestamptz` column with
+/// `($1::timestamp AT TIME ZONE 'UTC')`.
+impl From<Timestamp> for ParameterValue {
+    fn from(at: Timestamp) -> ParameterValue {
+        let naive = at.0.naive_utc();
+        ParameterValue::Datetime((
+            naive.year(),
+            naive.month() as u8,
+            naive.day() as u8,
+            naive.hour() as u8,
+            naive.minute() as u8,
+            naive.second() as u8,
+            naive.nanosecond(),
+        ))
+    }
+}
+
+/// The host returns a `timestamp` as a date-time tuple; every statement selects a
+/// `timestamptz` column as `(col AT TIME ZONE 'UTC')`, so the tuple is in UTC. (The host
+/// cannot return a `timestamptz` itself: the whole statement fails.)
 impl Decode for Timestamp {
     fn decode(value: &DbValue) -> Result<Self, spin_sdk::pg::Error> {
         NaiveDateTime::decode(value).map(|naive| Timestamp(naive.and_utc()))

@@ -30,7 +30,21 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Builds a response with a JSON body.
 pub fn json_response(status: http::StatusCode, body: &serde_json::Value) -> Response {
-    let mut response = http::Response::new(body.to_string().into_bytes());
+    json_bytes_response(status, body.to_string().into_bytes())
+}
+
+/// Serialises `body` straight to the response's bytes (no intermediate JSON value).
+pub fn serialized_response<T: serde::Serialize + ?Sized>(
+    status: http::StatusCode,
+    body: &T,
+) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|_| ApiError::Internal)?;
+    Ok(json_bytes_response(status, bytes))
+}
+
+/// A response whose body is already-serialised JSON.
+fn json_bytes_response(status: http::StatusCode, body: Vec<u8>) -> Response {
+    let mut response = http::Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

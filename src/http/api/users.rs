@@ -11,13 +11,12 @@
 
 use chrono::NaiveDate;
 use http::{HeaderValue, Method, StatusCode, header};
-use serde_json::json;
 
 use super::etag::{self, ReadCondition};
 use super::input;
 use crate::db::{Db, Record};
 use crate::domain::UserId;
-use crate::http::{ApiError, Request, Response, empty_response, json, json_response};
+use crate::http::{ApiError, Request, Response, empty_response, json, serialized_response};
 use crate::models::user::store::{self, Outcome};
 use crate::models::user::{Preferences, PreferencesVersion, UserWithPreferences};
 
@@ -83,17 +82,15 @@ fn with_etag(mut response: Response, etag: String) -> Response {
 }
 
 fn user_response(status: StatusCode, user: &UserWithPreferences) -> Result<Response, ApiError> {
-    let body = serde_json::to_value(user).map_err(|_| ApiError::Internal)?;
     Ok(with_etag(
-        json_response(status, &body),
+        serialized_response(status, user)?,
         etag::user_etag(user.version()),
     ))
 }
 
 fn preferences_response(preferences: &Record<Preferences>) -> Result<Response, ApiError> {
-    let body = serde_json::to_value(preferences).map_err(|_| ApiError::Internal)?;
     Ok(with_etag(
-        json_response(StatusCode::OK, &body),
+        serialized_response(StatusCode::OK, preferences)?,
         etag::preferences_etag(PreferencesVersion::of(preferences)),
     ))
 }
@@ -123,11 +120,7 @@ fn outcome<T>(outcome: Outcome<T>) -> Result<T, ApiError> {
 async fn list<D: Db>(request: &Request, db: &D) -> Result<Response, ApiError> {
     let query = input::list_query(request.uri().query())?;
     let page = store::list(db, query.after, query.email.as_ref(), query.limit).await?;
-    let body = json!({
-        "items": page.items,
-        "next_cursor": page.next_cursor,
-    });
-    Ok(json_response(StatusCode::OK, &body))
+    serialized_response(StatusCode::OK, &page)
 }
 
 async fn create<D: Db>(request: &Request, db: &D, today: NaiveDate) -> Result<Response, ApiError> {

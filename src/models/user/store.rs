@@ -21,8 +21,8 @@ pub enum Outcome<T> {
     Stale,
 }
 
-/// One page of users.
-#[derive(Debug, Clone, PartialEq)]
+/// One page of users; serialised as the list route's body.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Page {
     pub items: Vec<UserWithPreferences>,
     /// The id to pass as `after` for the next page, `None` on the last page.
