@@ -54,46 +54,6 @@ pub fn with_server_timeouts(address: &str, timeout_ms: u64) -> String {
     }
 }
 
-/// Adds TCP keepalives and a TCP user timeout of `timeout_ms` (rounded up to whole
-/// seconds, as tokio-postgres reads them) unless the address sets them: a connection whose
-/// network was lost while a statement waits for its answer is then closed by the kernel
-/// within a few seconds, and the statement fails as a lost connection (503) instead of
-/// waiting for the operating system's two-hour keepalive default.
-pub fn with_tcp_liveness(address: &str, timeout_ms: u64) -> String {
-    let seconds = timeout_ms.div_ceil(1000).max(1).to_string();
-    [
-        ("keepalives_idle", seconds.as_str()),
-        ("keepalives_interval", "1"),
-        ("keepalives_retries", "2"),
-        ("tcp_user_timeout", seconds.as_str()),
-    ]
-    .into_iter()
-    .fold(address.trim().to_owned(), |address, (key, value)| {
-        with_default(&address, key, value)
-    })
-}
-
-/// The address the components give the host: `database_url` with every bound above added
-/// ([`with_connect_timeout`], [`with_server_timeouts`], [`with_tcp_liveness`]).
-pub fn component_address(address: &str, timeout_ms: u64) -> String {
-    let address = with_connect_timeout(address, timeout_ms);
-    let address = with_server_timeouts(&address, timeout_ms);
-    with_tcp_liveness(&address, timeout_ms)
-}
-
-/// `key=value` added to the address unless it sets `key`; `value` needs no quoting or
-/// encoding (digits).
-fn with_default(address: &str, key: &str, value: &str) -> String {
-    if sets_key(address, key) {
-        address.to_owned()
-    } else if is_url(address) {
-        let separator = if address.contains('?') { '&' } else { '?' };
-        format!("{address}{separator}{key}={value}")
-    } else {
-        format!("{address} {key}={value}")
-    }
-}
-
 /// Whether `address` sets `key` (a URL query parameter, or a key=value pair).
 fn sets_key(address: &str, key: &str) -> bool {
     if is_url(address) {
@@ -222,46 +182,6 @@ mod tests {
             with_connect_timeout("host=h connect_timeout=9", 100),
             "host=h connect_timeout=9"
         );
-    }
-
-    #[test]
-    fn adds_tcp_liveness_unless_set() {
-        assert_eq!(
-            with_tcp_liveness("postgres://u@h/db?sslmode=disable", 2000),
-            "postgres://u@h/db?sslmode=disable&keepalives_idle=2&keepalives_interval=1\
-             &keepalives_retries=2&tcp_user_timeout=2"
-        );
-        assert_eq!(
-            with_tcp_liveness("host=h keepalives_idle=30", 1500),
-            "host=h keepalives_idle=30 keepalives_interval=1 keepalives_retries=2 \
-             tcp_user_timeout=2"
-        );
-        let all = component_address("postgres://u@h/db", 2000);
-        for part in [
-            "connect_timeout=2",
-            "statement_timeout%3D1800",
-            "keepalives_idle=2",
-            "tcp_user_timeout=2",
-        ] {
-            assert!(all.contains(part), "{all}");
-        }
-        // The host parses the address with tokio-postgres, as the native adapter does.
-        for address in [all, component_address("host=h user=u dbname=d", 2000)] {
-            let config = address.parse::<tokio_postgres::Config>();
-            let config = config.unwrap_or_else(|e| panic!("{address}: {e}"));
-            assert_eq!(
-                config.get_keepalives_idle(),
-                std::time::Duration::from_secs(2)
-            );
-            assert_eq!(
-                config.get_tcp_user_timeout(),
-                Some(&std::time::Duration::from_secs(2))
-            );
-            assert_eq!(
-                config.get_connect_timeout(),
-                Some(&std::time::Duration::from_secs(2))
-            );
-        }
     }
 
     #[test]

@@ -14,15 +14,13 @@
 //! - A transaction ([`Database::transaction`]) takes a connection of its own and always ends
 //!   with COMMIT or ROLLBACK, on error paths too; a transaction that could not be ended is
 //!   handed to [`Connection::abandon`] so it never goes back to the pool open.
-//! - Every `open` and transaction statement is raced against the configured timeout: the
-//!   host pool has no wait timeout and a hung server must not hang the request. So is a
-//!   statement on the shared connection, unless the connection answered within
-//!   [`RECENT_ANSWER`] (see `on_kept`): then the server's own bounds hold it.
+//! - Every call is raced against the configured timeout: the host pool has no wait timeout
+//!   and a hung server must not hang the request.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use serde_json::json;
@@ -53,16 +51,12 @@ pub trait Db {
 /// request's [`Database`] as an `Rc`.
 pub struct SharedConnection<C> {
     slot: RefCell<Option<Rc<C>>>,
-    /// When a statement on the kept connection last got its answer (success or an error
-    /// from the server): the connection was alive then.
-    answered_at: Cell<Option<Instant>>,
 }
 
 impl<C> Default for SharedConnection<C> {
     fn default() -> Self {
         SharedConnection {
             slot: RefCell::new(None),
-            answered_at: Cell::new(None),
         }
     }
 }
@@ -99,33 +93,9 @@ impl<C> SharedConnection<C> {
         let mut slot = self.slot.borrow_mut();
         if slot.as_ref().is_some_and(|kept| Rc::ptr_eq(kept, conn)) {
             *slot = None;
-            self.answered_at.set(None);
-        }
-    }
-
-    /// Whether the kept connection answered a statement within [`RECENT_ANSWER`].
-    fn answered_recently(&self, now: Instant) -> bool {
-        self.answered_at
-            .get()
-            .is_some_and(|at| now.saturating_duration_since(at) < RECENT_ANSWER)
-    }
-
-    /// Records an answer on `conn`, if it is still the kept one.
-    fn answered(&self, conn: &Rc<C>, at: Instant) {
-        if self
-            .slot
-            .borrow()
-            .as_ref()
-            .is_some_and(|kept| Rc::ptr_eq(kept, conn))
-        {
-            self.answered_at.set(Some(at));
         }
     }
 }
-
-/// A statement on the kept connection goes without a guest timer when the connection
-/// answered another statement this recently (see [`Database`]'s `on_shared`).
-pub const RECENT_ANSWER: Duration = Duration::from_millis(50);
 
 /// The database as one request sees it.
 pub struct Database<K: Connector> {
@@ -177,23 +147,9 @@ impl<K: Connector> Database<K> {
 
     /// One statement: counted, bounded, its error classified.
     async fn call<T>(&self, work: impl Future<Output = Result<T, PgError>>) -> Result<T, DbError> {
-        self.call_bounded(true, work).await
-    }
-
-    /// One statement: counted, its error classified; raced against the timeout when
-    /// `guest_timer` is set (otherwise the server's `statement_timeout` bounds it).
-    async fn call_bounded<T>(
-        &self,
-        guest_timer: bool,
-        work: impl Future<Output = Result<T, PgError>>,
-    ) -> Result<T, DbError> {
         self.statements.set(self.statements.get().saturating_add(1));
-        let work = async { work.await.map_err(|e| classify(&e)) };
-        if guest_timer {
-            self.within_timeout(work).await
-        } else {
-            work.await
-        }
+        self.within_timeout(async { work.await.map_err(|e| classify(&e)) })
+            .await
     }
 
     /// Forgets the instance's shared connection, so the next statement opens a fresh one.
@@ -236,30 +192,6 @@ impl<K: Connector> Database<K> {
         Ok(self.shared.keep(conn))
     }
 
-    /// One statement on the kept connection `conn`.
-    ///
-    /// A host timer per statement costs about a fifth of a one-statement request's CPU
-    /// under Spin 4.0.2 (measured, `make bench`), so a statement on a connection that
-    /// answered within [`RECENT_ANSWER`] goes without one: the connection was alive a
-    /// moment ago, and the server bounds the statement itself (`statement_timeout` and
-    /// `lock_timeout`, set by [`super::address::with_server_timeouts`]; a lost network by
-    /// the address's TCP settings). Any other statement (a connection that is new, idle or
-    /// silent) is raced against the timeout, so a database that stops answering gives 503
-    /// within the timeout to every request after the first [`RECENT_ANSWER`]: only
-    /// statements already sent on a live connection when its server froze wait for it.
-    async fn on_kept<T, Fut>(&self, conn: &Rc<K::Conn>, work: Fut) -> Result<T, DbError>
-    where
-        Fut: Future<Output = Result<T, PgError>>,
-    {
-        let now = Instant::now();
-        let guest_timer = !self.shared.answered_recently(now);
-        let result = self.call_bounded(guest_timer, work).await;
-        if !result.as_ref().is_err_and(DbError::is_connection_error) {
-            self.shared.answered(conn, Instant::now());
-        }
-        result
-    }
-
     /// Runs `op` on the shared connection; discards the connection after a connection
     /// error or a timeout, and retries once on a fresh connection when `retry` is set.
     async fn on_shared<T, F, Fut>(&self, retry: bool, op: F) -> Result<T, DbError>
@@ -268,7 +200,7 @@ impl<K: Connector> Database<K> {
         Fut: Future<Output = Result<T, PgError>>,
     {
         let conn = self.shared().await?;
-        match self.on_kept(&conn, op(Rc::clone(&conn))).await {
+        match self.call(op(Rc::clone(&conn))).await {
             Err(error) if error.is_connection_error() => {
                 self.shared.discard(&conn);
                 drop(conn);
@@ -281,7 +213,7 @@ impl<K: Connector> Database<K> {
                     return Err(error);
                 }
                 let fresh = self.shared().await?;
-                let result = self.on_kept(&fresh, op(Rc::clone(&fresh))).await;
+                let result = self.call(op(Rc::clone(&fresh))).await;
                 if result.as_ref().is_err_and(DbError::is_connection_error) {
                     self.shared.discard(&fresh);
                 }

@@ -10,10 +10,6 @@ use crate::expect;
 use crate::harness::{DB_TIMEOUT_MS, Postgres, Spin};
 use crate::users;
 
-/// Longer than `keemu::db::database::RECENT_ANSWER`: after it, every statement on a kept
-/// connection is raced against the guest timer.
-const RECENT_ANSWER_WINDOW: Duration = Duration::from_millis(200);
-
 /// How long a 503 may take: the database timeout plus half a second.
 const BOUND: Duration = Duration::from_millis(DB_TIMEOUT_MS + 500);
 
@@ -142,14 +138,10 @@ pub fn checks(spin: &mut Spin, pg: &Postgres, checks: &mut Checks) {
     );
 
     // A database that accepts connections but never answers: only the guest's timeout helps.
-    // A statement sent on a kept connection within RECENT_ANSWER (50 ms) of its last answer
-    // has no guest timer (the server's statement_timeout bounds it, and a frozen server
-    // cannot): README "The database foundation". Requests after that window are bounded.
     checks.run(
         "outage: database frozen (SIGSTOP): 503 within db_timeout_ms + 0.5 s",
         || {
             let frozen = pg.freeze();
-            std::thread::sleep(RECENT_ANSWER_WINDOW);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 all_unavailable(spin, id, "frozen");
             }));

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use keemu::db::address::component_address;
+use keemu::db::address::{with_connect_timeout, with_server_timeouts};
 use keemu::db::{Connection, Connector, Database, Row, SharedConnection};
 use keemu::http::served::served;
 use keemu::http::{ApiError, MAX_BODY_BYTES, Request, Response};
@@ -125,7 +125,7 @@ async fn read_db_settings() -> DbSettings {
     let timeout = db_timeout().await;
     let address = variable("database_url").await.unwrap_or_default();
     let timeout_ms = timeout.as_millis() as u64;
-    let address = component_address(&address, timeout_ms);
+    let address = with_server_timeouts(&with_connect_timeout(&address, timeout_ms), timeout_ms);
     DbSettings {
         address: Rc::from(address),
         timeout,

@@ -27,17 +27,11 @@ use tokio_postgres::{NoTls, Row as PgRow};
 /// The host's maximum connections per (component, address) pool.
 pub const POOL_SIZE: usize = 64;
 
-/// Statements sent through a connector (and the connections it opened), in order, and the
-/// timers started to bound them.
+/// Statements sent through a connector (and the connections it opened), in order.
 #[derive(Clone, Default)]
-pub struct StatementLog(Rc<RefCell<Vec<String>>>, Rc<std::cell::Cell<u32>>);
+pub struct StatementLog(Rc<RefCell<Vec<String>>>);
 
 impl StatementLog {
-    /// How many timers (`Connector::sleep`) were started.
-    pub fn timers_started(&self) -> u32 {
-        self.1.get()
-    }
-
     /// Every statement recorded so far.
     pub fn statements(&self) -> Vec<String> {
         self.0.borrow().clone()
@@ -128,7 +122,6 @@ impl Connector for NativeConnector {
     }
 
     async fn sleep(&self, duration: Duration) {
-        self.log.1.set(self.log.1.get() + 1);
         tokio::time::sleep(duration).await;
     }
 }
