@@ -167,10 +167,15 @@ pub async fn database() -> Database<SpinConnector> {
 
 /// Spin's request with its body read: at most `MAX_BODY_BYTES + 1` bytes are kept, so a
 /// larger body is recognised (413) without being held in memory. `None` if the body could
-/// not be read.
+/// not be read. GET and HEAD bodies are not read (they mean nothing to any route).
 pub async fn read_request(request: spin_sdk::http::Request) -> Option<Request> {
     let (parts, mut body) = request.into_parts();
     let mut buffer = Vec::new();
+    // No handler reads the body of a GET or HEAD, and reading even an empty body is a host
+    // stream read per request.
+    if matches!(parts.method, http::Method::GET | http::Method::HEAD) {
+        return Some(http::Request::from_parts(parts, Bytes::new()));
+    }
     while let Some(frame) = body.frame().await {
         let frame = frame.ok()?;
         if let Ok(data) = frame.into_data() {
