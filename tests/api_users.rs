@@ -5,116 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
+use common::api::{Api, TOKEN, builder, today};
 use common::{Instance, TestDatabase, refused_address};
 use futures_util::future::join_all;
+use keemu::http::MAX_BODY_BYTES;
 use keemu::http::api::{self, ApiConfig};
-use keemu::http::{MAX_BODY_BYTES, Response};
 use keemu_pg_native::NativeConnector;
 use serde_json::{Value, json};
-
-const TOKEN: &str = "test-token-0123456789";
-
-struct Api {
-    db: TestDatabase,
-    instance: Instance,
-}
-
-struct Reply {
-    status: u16,
-    response: Response,
-    statements: u32,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(self.response.body()).expect("JSON body")
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().expect("header").to_owned())
-    }
-}
-
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
-}
-
-impl Api {
-    async fn new() -> Api {
-        let db = TestDatabase::create().await;
-        let instance = Instance::new(db.connector());
-        Api { db, instance }
-    }
-
-    async fn send(&self, request: http::Request<bytes::Bytes>) -> Reply {
-        let db = self.instance.request_db();
-        let config = ApiConfig {
-            api_token: TOKEN.into(),
-        };
-        let response = api::handle(&request, &config, &db, today()).await;
-        Reply {
-            status: response.status().as_u16(),
-            response,
-            statements: db.statements_sent(),
-        }
-    }
-
-    fn builder(method: &str, path: &str) -> http::request::Builder {
-        http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {TOKEN}"))
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
-        self.call_with(method, path, body, &[]).await
-    }
-
-    async fn call_with(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        let mut builder = Self::builder(method, path);
-        if body.is_some() {
-            builder = builder.header("content-type", "application/json");
-        }
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        self.send(builder.body(bytes::Bytes::from(bytes)).expect("request"))
-            .await
-    }
-
-    async fn create(&self, email: &str, name: &str) -> Value {
-        let reply = self
-            .call(
-                "POST",
-                "/api/v1/users",
-                Some(json!({"email": email, "name": name})),
-            )
-            .await;
-        assert_eq!(reply.status, 201, "{}", reply.json());
-        reply.json()
-    }
-
-    async fn count(&self, sql: &str) -> i64 {
-        self.db
-            .client()
-            .await
-            .query_one(sql, &[])
-            .await
-            .expect("count")
-            .get(0)
-    }
-}
 
 fn field_names(body: &Value) -> Vec<String> {
     body["errors"]
@@ -191,7 +89,7 @@ async fn create_returns_the_user_with_default_preferences_in_one_statement() {
 #[tokio::test]
 async fn create_applies_defaults() {
     let api = Api::new().await;
-    let body = api.create("min@example.com", "Min").await;
+    let body = api.create_json("min@example.com", "Min").await;
     assert_eq!(body["timezone"], "UTC");
     assert_eq!(body["is_active"], true);
     assert_eq!(body["profile_picture"], Value::Null);
@@ -202,7 +100,7 @@ async fn create_applies_defaults() {
 #[tokio::test]
 async fn the_same_email_in_any_case_is_a_conflict() {
     let api = Api::new().await;
-    api.create("dup@example.com", "First").await;
+    api.create_json("dup@example.com", "First").await;
     let reply = api
         .call(
             "POST",
@@ -224,7 +122,7 @@ async fn the_same_email_in_any_case_is_a_conflict() {
     assert_eq!(api.count("SELECT count(*) FROM user_preferences").await, 1);
 
     // Also when an existing email is patched onto another user.
-    let other = api.create("other@example.com", "Other").await;
+    let other = api.create_json("other@example.com", "Other").await;
     let reply = api
         .call(
             "PATCH",
@@ -248,7 +146,7 @@ async fn fifty_concurrent_creates_with_one_email_give_exactly_one_201() {
         let instance = &instances[i % instances.len()];
         let config = &config;
         async move {
-            let request = Api::builder("POST", "/api/v1/users")
+            let request = builder("POST", "/api/v1/users")
                 .header("content-type", "application/json")
                 .body(bytes::Bytes::from(
                     json!({"email": format!("Race@Example.com"), "name": format!("Racer {i}")})
@@ -290,7 +188,7 @@ async fn fifty_concurrent_creates_with_one_email_give_exactly_one_201() {
 #[tokio::test]
 async fn get_returns_the_created_body_and_404s() {
     let api = Api::new().await;
-    let created = api.create("get@example.com", "Getter").await;
+    let created = api.create_json("get@example.com", "Getter").await;
     let reply = api
         .call("GET", &format!("/api/v1/users/{}", created["id"]), None)
         .await;
@@ -318,7 +216,7 @@ async fn list_pages_by_id_without_repeats_or_gaps() {
     let mut ids = Vec::new();
     for i in 0..7 {
         ids.push(
-            api.create(&format!("user{i}@example.com"), &format!("User {i}"))
+            api.create_json(&format!("user{i}@example.com"), &format!("User {i}"))
                 .await["id"]
                 .as_i64()
                 .expect("id"),
@@ -455,7 +353,7 @@ async fn patch_is_a_merge_patch() {
 #[tokio::test]
 async fn patch_refuses_null_for_required_fields_and_reports_every_invalid_field() {
     let api = Api::new().await;
-    let created = api.create("strict@example.com", "Strict").await;
+    let created = api.create_json("strict@example.com", "Strict").await;
     let path = format!("/api/v1/users/{}", created["id"]);
     let reply = api
         .call(
@@ -598,7 +496,7 @@ async fn create_validates_every_field() {
 async fn hostile_text_is_stored_as_text() {
     let api = Api::new().await;
     let name = "Robert'); DROP TABLE users;--";
-    let created = api.create("bobby@example.com", name).await;
+    let created = api.create_json("bobby@example.com", name).await;
     assert_eq!(created["name"], name);
     let fetched = api
         .call("GET", &format!("/api/v1/users/{}", created["id"]), None)
@@ -611,8 +509,8 @@ async fn hostile_text_is_stored_as_text() {
 #[tokio::test]
 async fn delete_cascades_to_preferences_and_then_404s() {
     let api = Api::new().await;
-    let keep = api.create("keep@example.com", "Keep").await;
-    let gone = api.create("gone@example.com", "Gone").await;
+    let keep = api.create_json("keep@example.com", "Keep").await;
+    let gone = api.create_json("gone@example.com", "Gone").await;
     let path = format!("/api/v1/users/{}", gone["id"]);
     let reply = api.call("DELETE", &path, None).await;
     assert_eq!(reply.status, 204);
@@ -638,7 +536,7 @@ async fn delete_cascades_to_preferences_and_then_404s() {
 #[tokio::test]
 async fn preferences_can_be_read_and_patched() {
     let api = Api::new().await;
-    let created = api.create("prefs@example.com", "Prefs").await;
+    let created = api.create_json("prefs@example.com", "Prefs").await;
     let path = format!("/api/v1/users/{}/preferences", created["id"]);
     let reply = api.call("GET", &path, None).await;
     assert_eq!(reply.status, 200);
@@ -715,7 +613,7 @@ async fn preferences_can_be_read_and_patched() {
 #[tokio::test]
 async fn the_database_refuses_values_outside_the_rules_too() {
     let api = Api::new().await;
-    let created = api.create("check@example.com", "Check").await;
+    let created = api.create_json("check@example.com", "Check").await;
     let client = api.db.client().await;
     let bad_frequency = client
         .execute(
@@ -747,7 +645,7 @@ async fn the_database_refuses_values_outside_the_rules_too() {
 #[tokio::test]
 async fn a_stale_if_match_is_412_and_keeps_the_other_writers_values() {
     let api = Api::new().await;
-    let created = api.create("race@example.com", "Original").await;
+    let created = api.create_json("race@example.com", "Original").await;
     let path = format!("/api/v1/users/{}", created["id"]);
     let first = api.call("GET", &path, None).await;
     let etag = first.header("etag").expect("etag");
@@ -891,7 +789,7 @@ async fn every_route_requires_the_bearer_token() {
 async fn bodies_that_are_not_json_objects_are_refused() {
     let api = Api::new().await;
     let send = |content_type: Option<&'static str>, body: Vec<u8>| {
-        let mut builder = Api::builder("POST", "/api/v1/users");
+        let mut builder = builder("POST", "/api/v1/users");
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
         }
@@ -989,7 +887,7 @@ async fn a_database_that_is_down_gives_503_with_retry_after() {
             Some(json!({"email": "a@example.com", "name": "A"})),
         ),
     ] {
-        let mut builder = Api::builder(method, path);
+        let mut builder = builder(method, path);
         if body.is_some() {
             builder = builder.header("content-type", "application/json");
         }
@@ -1013,7 +911,9 @@ async fn a_database_that_is_down_gives_503_with_retry_after() {
 #[tokio::test]
 async fn models_show_type_and_id_only() {
     let api = Api::new().await;
-    let created = api.create("private@example.com", "Private Person").await;
+    let created = api
+        .create_json("private@example.com", "Private Person")
+        .await;
     let db = api.instance.request_db();
     let id = keemu::domain::UserId::new(created["id"].as_i64().expect("id")).expect("id");
     let user = keemu::models::user::store::get(&db, id)
@@ -1054,7 +954,7 @@ fn age_is_computed_from_the_date_of_birth() {
 #[tokio::test]
 async fn concurrent_patches_with_the_same_if_match_let_exactly_one_through() {
     let api = Api::new().await;
-    let created = api.create("cas@example.com", "Start").await;
+    let created = api.create_json("cas@example.com", "Start").await;
     let path = format!("/api/v1/users/{}", created["id"]);
     let etag = api
         .call("GET", &path, None)
@@ -1069,7 +969,7 @@ async fn concurrent_patches_with_the_same_if_match_let_exactly_one_through() {
     let patches = instances.iter().enumerate().map(|(i, instance)| {
         let (path, etag, config) = (&path, &etag, &config);
         async move {
-            let request = Api::builder("PATCH", path)
+            let request = builder("PATCH", path)
                 .header("content-type", "application/merge-patch+json")
                 .header("if-match", etag.as_str())
                 .body(bytes::Bytes::from(

@@ -64,17 +64,22 @@ impl Serialize for Timestamp {
 /// `($1::timestamp AT TIME ZONE 'UTC')`.
 impl From<Timestamp> for ParameterValue {
     fn from(at: Timestamp) -> ParameterValue {
-        let naive = at.0.naive_utc();
-        ParameterValue::Datetime((
-            naive.year(),
-            naive.month() as u8,
-            naive.day() as u8,
-            naive.hour() as u8,
-            naive.minute() as u8,
-            naive.second() as u8,
-            naive.nanosecond(),
-        ))
+        ParameterValue::Datetime(datetime_parts(at.0.naive_utc()))
     }
+}
+
+/// A date-time as the host's `Datetime` tuple: year, month, day, hour, minute, second,
+/// nanosecond.
+pub fn datetime_parts(at: NaiveDateTime) -> (i32, u8, u8, u8, u8, u8, u32) {
+    (
+        at.year(),
+        at.month() as u8,
+        at.day() as u8,
+        at.hour() as u8,
+        at.minute() as u8,
+        at.second() as u8,
+        at.nanosecond(),
+    )
 }
 
 /// The host returns a `timestamp` as a date-time tuple; every statement selects a

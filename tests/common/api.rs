@@ -110,6 +110,13 @@ impl Api {
 
     /// Creates a user; returns its path (`/api/v1/users/{id}`) and id.
     pub async fn create(&self, email: &str, name: &str) -> (String, i64) {
+        let user = self.create_json(email, name).await;
+        let id = user["id"].as_i64().expect("id");
+        (format!("/api/v1/users/{id}"), id)
+    }
+
+    /// Creates a user; returns the 201's body.
+    pub async fn create_json(&self, email: &str, name: &str) -> Value {
         let reply = self
             .call(
                 "POST",
@@ -118,8 +125,7 @@ impl Api {
             )
             .await;
         assert_eq!(reply.status, 201, "{}", reply.json());
-        let id = reply.json()["id"].as_i64().expect("id");
-        (format!("/api/v1/users/{id}"), id)
+        reply.json()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use keemu::db::record::datetime_parts;
 use keemu::db::{Connection, Connector, Row};
 use spin_sdk::pg::{DbError as HostDbError, DbValue, ParameterValue, PgError, QueryError};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
@@ -336,17 +337,7 @@ fn get<'a, T: FromSql<'a>>(
 /// Results as the host returns them, by the column's PostgreSQL type.
 fn convert_entry(row: &PgRow, i: usize) -> Result<DbValue, String> {
     use chrono::{Datelike, Timelike};
-    let datetime = |v: NaiveDateTime| {
-        DbValue::Datetime((
-            v.year(),
-            v.month() as u8,
-            v.day() as u8,
-            v.hour() as u8,
-            v.minute() as u8,
-            v.second() as u8,
-            v.nanosecond(),
-        ))
-    };
+    let datetime = |v: NaiveDateTime| DbValue::Datetime(datetime_parts(v));
     match *row.columns()[i].type_() {
         Type::BOOL => get(row, i, DbValue::Boolean),
         Type::BYTEA => get(row, i, DbValue::Binary),
