@@ -35,6 +35,9 @@ macro_rules! user_columns {
     };
 }
 
+// Also used by the accounts statements (`crate::models::account::sql`).
+pub(crate) use user_columns;
+
 /// The preferences' columns (prefixed `p_`), from a relation aliased `p`.
 macro_rules! preference_columns {
     () => {
