@@ -1,0 +1,547 @@
+//! The accounts store against a real PostgreSQL through the host-like adapter: rows written,
+//! outcomes, and exactly one statement per operation.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{Instance, TestDatabase};
+use keemu::db::{Database, DbError, Timestamp};
+use keemu::domain::{Email, Timezone, UserId, UserName};
+use keemu::models::account::store;
+use keemu::models::account::{GoogleOutcome, PasswordHash, Rotation, ThrottlePolicy, TokenHash};
+use keemu::models::user::NewUser;
+use keemu_pg_native::NativeConnector;
+
+const PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+struct Env {
+    db: TestDatabase,
+    instance: Instance,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let db = TestDatabase::create().await;
+        let instance = Instance::new(db.connector());
+        Env { db, instance }
+    }
+
+    /// A request's database, with its own statement count.
+    fn req(&self) -> Database<NativeConnector> {
+        self.instance.request_db()
+    }
+
+    async fn scalar_i64(&self, sql: &str) -> i64 {
+        let client = self.db.client().await;
+        client.query_one(sql, &[]).await.expect(sql).get(0)
+    }
+
+    async fn exec(&self, sql: &str) {
+        let client = self.db.client().await;
+        client.batch_execute(sql).await.expect(sql);
+    }
+}
+
+fn email(s: &str) -> Email {
+    Email::parse(s).expect("email")
+}
+
+fn new_user(address: &str) -> NewUser {
+    NewUser {
+        email: email(address),
+        name: UserName::parse("Ada Lovelace").expect("name"),
+        profile_picture: None,
+        profession: None,
+        date_of_birth: None,
+        timezone: Timezone::parse("UTC").expect("tz"),
+        is_active: true,
+    }
+}
+
+fn hash() -> PasswordHash {
+    PasswordHash::parse(PHC).expect("phc")
+}
+
+fn token(n: u8) -> TokenHash {
+    TokenHash::parse(&format!("{n:02x}").repeat(32)).expect("token hash")
+}
+
+fn in_days(days: i64) -> Timestamp {
+    Timestamp::new(Utc::now() + chrono::Duration::days(days))
+}
+
+async fn registered(env: &Env, address: &str) -> UserId {
+    let db = env.req();
+    let user = store::register(&db, &new_user(address), &hash())
+        .await
+        .expect("register");
+    user.user.id
+}
+
+#[tokio::test]
+async fn register_writes_user_preferences_and_hash_in_one_statement() {
+    let env = Env::new().await;
+    let db = env.req();
+    let user = store::register(&db, &new_user("ada@example.com"), &hash())
+        .await
+        .expect("register");
+    assert_eq!(db.statements_sent(), 1);
+    assert_eq!(user.user.email.as_str(), "ada@example.com");
+    assert_eq!(user.preferences.user_id, user.user.id);
+    let id = user.user.id.get();
+    assert_eq!(
+        env.scalar_i64(&format!(
+            "SELECT count(*) FROM users WHERE id = {id} AND password_hash = '{PHC}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        env.scalar_i64(&format!(
+            "SELECT count(*) FROM user_preferences WHERE user_id = {id}"
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn register_refuses_the_same_email_in_any_case() {
+    let env = Env::new().await;
+    registered(&env, "ada@example.com").await;
+    // Email::parse lower-cases; the stored upper-case row below covers another writer.
+    let db = env.req();
+    let mut upper = new_user("ada@example.com");
+    upper.email = email("ADA@Example.COM");
+    let err = store::register(&db, &upper, &hash()).await.unwrap_err();
+    assert_eq!(
+        err,
+        DbError::UniqueViolation {
+            constraint: Some("uq_users_email".into())
+        }
+    );
+    env.exec("INSERT INTO users (email, name) VALUES ('Bob@Example.com', 'Bob')")
+        .await;
+    let err = store::register(&env.req(), &new_user("bob@example.com"), &hash())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DbError::UniqueViolation { constraint } if constraint.as_deref() == Some("uq_users_email"))
+    );
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM user_preferences")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_hash_that_is_not_argon2id() {
+    let env = Env::new().await;
+    let id = registered(&env, "ada@example.com").await.get();
+    let client = env.db.client().await;
+    let err = client
+        .execute(
+            &format!("UPDATE users SET password_hash = '$2b$12$bcrypt' WHERE id = {id}"),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_db_error().map(|e| e.constraint()),
+        Some(Some("ck_users_password_hash_argon2id"))
+    );
+}
+
+#[tokio::test]
+async fn login_check_finds_the_candidate_in_any_case_in_one_statement() {
+    let env = Env::new().await;
+    let id = registered(&env, "ada@example.com").await;
+    let db = env.req();
+    let check = store::login_check(&db, &email("ADA@example.com"), ThrottlePolicy::DEFAULT)
+        .await
+        .expect("check");
+    assert_eq!(db.statements_sent(), 1);
+    let candidate = check.candidate.expect("candidate");
+    assert_eq!(candidate.user_id, id);
+    assert_eq!(candidate.password_hash, Some(hash()));
+    assert!(candidate.is_active);
+    assert_eq!(check.locked_for, None);
+
+    let none = store::login_check(
+        &env.req(),
+        &email("nobody@example.com"),
+        ThrottlePolicy::DEFAULT,
+    )
+    .await
+    .expect("check");
+    assert_eq!(none.candidate, None);
+    assert_eq!(none.locked_for, None);
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_email_and_a_success_clears_it() {
+    let env = Env::new().await;
+    let id = registered(&env, "ada@example.com").await;
+    let policy = ThrottlePolicy::DEFAULT;
+    let ada = email("ada@example.com");
+    for n in 1..=4u32 {
+        let db = env.req();
+        let recorded = store::record_login_failure(&db, &ada, policy)
+            .await
+            .expect("failure");
+        assert_eq!(db.statements_sent(), 1);
+        assert_eq!(recorded.failures, n);
+        assert_eq!(recorded.locked_for, None, "not locked after {n}");
+    }
+    let fifth = store::record_login_failure(&env.req(), &ada, policy)
+        .await
+        .expect("failure");
+    assert_eq!(fifth.failures, 5);
+    let locked = fifth.locked_for.expect("locked after 5");
+    assert!(locked > Duration::from_secs(14 * 60) && locked <= Duration::from_secs(15 * 60));
+
+    let check = store::login_check(&env.req(), &ada, policy)
+        .await
+        .expect("check");
+    assert!(check.locked_for.is_some(), "login_check sees the lock");
+    assert!(check.candidate.is_some());
+
+    // Other emails are not affected.
+    let other = store::login_check(&env.req(), &email("bob@example.com"), policy)
+        .await
+        .expect("check");
+    assert_eq!(other.locked_for, None);
+
+    let db = env.req();
+    let last_login = store::record_login_success(&db, id).await.expect("success");
+    assert_eq!(db.statements_sent(), 1);
+    let last_login = last_login.expect("last_login");
+    assert!((Utc::now() - last_login.as_datetime()).num_seconds().abs() < 300);
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM login_throttles").await,
+        0
+    );
+    let check = store::login_check(&env.req(), &ada, policy)
+        .await
+        .expect("check");
+    assert_eq!(check.locked_for, None, "success resets");
+    let again = store::record_login_failure(&env.req(), &ada, policy)
+        .await
+        .expect("failure");
+    assert_eq!(again.failures, 1);
+}
+
+#[tokio::test]
+async fn failures_of_an_unknown_email_lock_it_too_and_an_ended_window_starts_over() {
+    let env = Env::new().await;
+    let policy = ThrottlePolicy::DEFAULT;
+    let ghost = email("ghost@example.com");
+    for _ in 0..5 {
+        store::record_login_failure(&env.req(), &ghost, policy)
+            .await
+            .expect("failure");
+    }
+    let check = store::login_check(&env.req(), &ghost, policy)
+        .await
+        .expect("check");
+    assert_eq!(check.candidate, None);
+    assert!(check.locked_for.is_some());
+
+    env.exec("UPDATE login_throttles SET window_start = now() - interval '16 minutes'")
+        .await;
+    let check = store::login_check(&env.req(), &ghost, policy)
+        .await
+        .expect("check");
+    assert_eq!(check.locked_for, None, "the window has ended");
+    let next = store::record_login_failure(&env.req(), &ghost, policy)
+        .await
+        .expect("failure");
+    assert_eq!(next.failures, 1, "a new window");
+    assert_eq!(next.locked_for, None);
+}
+
+#[tokio::test]
+async fn a_session_rotates_once_and_the_new_token_is_live() {
+    let env = Env::new().await;
+    let user = registered(&env, "ada@example.com").await;
+    let db = env.req();
+    let first = store::create_session(&db, user, &token(1), in_days(30))
+        .await
+        .expect("create");
+    assert_eq!(db.statements_sent(), 1);
+    assert_eq!(first.user_id, user);
+
+    let db = env.req();
+    let rotated = store::rotate_session(&db, &token(1), &token(2), in_days(30))
+        .await
+        .expect("rotate");
+    assert_eq!(db.statements_sent(), 1);
+    let Rotation::Rotated(second) = rotated else {
+        panic!("expected a rotation, got {rotated:?}");
+    };
+    assert_eq!(second.family_id, first.family_id);
+    assert_eq!(second.user_id, user);
+    assert_ne!(second.id, first.id);
+    assert_eq!(
+        env.scalar_i64(&format!(
+            "SELECT replaced_by FROM sessions WHERE id = {}",
+            first.id
+        ))
+        .await,
+        second.id
+    );
+
+    let third = store::rotate_session(&env.req(), &token(2), &token(3), in_days(30))
+        .await
+        .expect("rotate");
+    assert!(matches!(third, Rotation::Rotated(_)), "{third:?}");
+
+    let unknown = store::rotate_session(&env.req(), &token(9), &token(10), in_days(30))
+        .await
+        .expect("rotate");
+    assert_eq!(unknown, Rotation::Unknown);
+}
+
+#[tokio::test]
+async fn reusing_a_spent_token_revokes_the_whole_family() {
+    let env = Env::new().await;
+    let user = registered(&env, "ada@example.com").await;
+    let first = store::create_session(&env.req(), user, &token(1), in_days(30))
+        .await
+        .expect("create");
+    let other = store::create_session(&env.req(), user, &token(50), in_days(30))
+        .await
+        .expect("another sign-in");
+    store::rotate_session(&env.req(), &token(1), &token(2), in_days(30))
+        .await
+        .expect("rotate");
+
+    let db = env.req();
+    let reuse = store::rotate_session(&db, &token(1), &token(3), in_days(30))
+        .await
+        .expect("rotate");
+    assert_eq!(db.statements_sent(), 1);
+    assert_eq!(
+        reuse,
+        Rotation::Reused {
+            user_id: user,
+            family_id: first.family_id
+        }
+    );
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM sessions WHERE token_hash = repeat('03', 32)")
+            .await,
+        0,
+        "no token minted on reuse"
+    );
+    // The successor the thief or the owner holds is dead now.
+    let successor = store::rotate_session(&env.req(), &token(2), &token(4), in_days(30))
+        .await
+        .expect("rotate");
+    assert_eq!(
+        successor,
+        Rotation::Revoked {
+            user_id: user,
+            family_id: first.family_id
+        }
+    );
+    // Another family of the same user is untouched.
+    let untouched = store::rotate_session(&env.req(), &token(50), &token(51), in_days(30))
+        .await
+        .expect("rotate");
+    assert!(matches!(untouched, Rotation::Rotated(ref s) if s.family_id == other.family_id));
+}
+
+#[tokio::test]
+async fn an_expired_token_does_not_rotate() {
+    let env = Env::new().await;
+    let user = registered(&env, "ada@example.com").await;
+    let session = store::create_session(&env.req(), user, &token(1), in_days(-1))
+        .await
+        .expect("create");
+    let outcome = store::rotate_session(&env.req(), &token(1), &token(2), in_days(30))
+        .await
+        .expect("rotate");
+    assert_eq!(
+        outcome,
+        Rotation::Expired {
+            user_id: user,
+            family_id: session.family_id
+        }
+    );
+    assert_eq!(env.scalar_i64("SELECT count(*) FROM sessions").await, 1);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_family_in_one_statement() {
+    let env = Env::new().await;
+    let user = registered(&env, "ada@example.com").await;
+    store::create_session(&env.req(), user, &token(1), in_days(30))
+        .await
+        .expect("create");
+    store::rotate_session(&env.req(), &token(1), &token(2), in_days(30))
+        .await
+        .expect("rotate");
+    let db = env.req();
+    assert!(store::revoke_family(&db, &token(2)).await.expect("logout"));
+    assert_eq!(db.statements_sent(), 1);
+    assert!(
+        !store::revoke_family(&env.req(), &token(2))
+            .await
+            .expect("again"),
+        "already revoked"
+    );
+    assert!(
+        !store::revoke_family(&env.req(), &token(7))
+            .await
+            .expect("unknown")
+    );
+    let after = store::rotate_session(&env.req(), &token(2), &token(3), in_days(30))
+        .await
+        .expect("rotate");
+    assert!(matches!(after, Rotation::Revoked { .. }), "{after:?}");
+}
+
+#[tokio::test]
+async fn revoke_all_ends_every_session_of_the_user_only() {
+    let env = Env::new().await;
+    let ada = registered(&env, "ada@example.com").await;
+    let bob = registered(&env, "bob@example.com").await;
+    for n in 1..=3 {
+        store::create_session(&env.req(), ada, &token(n), in_days(30))
+            .await
+            .expect("create");
+    }
+    store::create_session(&env.req(), bob, &token(20), in_days(30))
+        .await
+        .expect("create");
+    let db = env.req();
+    assert_eq!(
+        store::revoke_all_sessions(&db, ada).await.expect("revoke"),
+        3
+    );
+    assert_eq!(db.statements_sent(), 1);
+    for n in 1..=3 {
+        let outcome = store::rotate_session(&env.req(), &token(n), &token(n + 100), in_days(30))
+            .await
+            .expect("rotate");
+        assert!(matches!(outcome, Rotation::Revoked { .. }), "{outcome:?}");
+    }
+    let bobs = store::rotate_session(&env.req(), &token(20), &token(21), in_days(30))
+        .await
+        .expect("rotate");
+    assert!(matches!(bobs, Rotation::Rotated(_)), "{bobs:?}");
+}
+
+#[tokio::test]
+async fn google_sign_in_creates_then_finds_and_links_by_email() {
+    let env = Env::new().await;
+    let name = UserName::parse("Grace Hopper").expect("name");
+
+    let db = env.req();
+    let created = store::google_sign_in(&db, "google-sub-1", &email("grace@example.com"), &name)
+        .await
+        .expect("create");
+    assert_eq!(db.statements_sent(), 1);
+    assert_eq!(created.outcome, GoogleOutcome::Created);
+    assert!(created.is_active);
+    let id = created.user_id.get();
+    assert_eq!(
+        env.scalar_i64(&format!(
+            "SELECT count(*) FROM users u JOIN user_preferences p ON p.user_id = u.id
+             JOIN user_identities i ON i.user_id = u.id
+             WHERE u.id = {id} AND u.password_hash IS NULL AND i.subject = 'google-sub-1'"
+        ))
+        .await,
+        1
+    );
+
+    let db = env.req();
+    let again = store::google_sign_in(&db, "google-sub-1", &email("renamed@example.com"), &name)
+        .await
+        .expect("find");
+    assert_eq!(db.statements_sent(), 1);
+    assert_eq!(again.outcome, GoogleOutcome::Existing);
+    assert_eq!(again.user_id, created.user_id);
+
+    let ada = registered(&env, "ada@example.com").await;
+    let db = env.req();
+    let linked = store::google_sign_in(&db, "google-sub-2", &email("ADA@example.com"), &name)
+        .await
+        .expect("link");
+    assert_eq!(db.statements_sent(), 1);
+    assert_eq!(linked.outcome, GoogleOutcome::Linked);
+    assert_eq!(linked.user_id, ada);
+    let check = store::login_check(
+        &env.req(),
+        &email("ada@example.com"),
+        ThrottlePolicy::DEFAULT,
+    )
+    .await
+    .expect("check");
+    assert_eq!(
+        check.candidate.expect("candidate").password_hash,
+        Some(hash()),
+        "linking keeps the password"
+    );
+    assert_eq!(env.scalar_i64("SELECT count(*) FROM users").await, 2);
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM user_identities").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_user_removes_identities_sessions_and_families() {
+    let env = Env::new().await;
+    let name = UserName::parse("Grace Hopper").expect("name");
+    let grace = store::google_sign_in(&env.req(), "sub-g", &email("grace@example.com"), &name)
+        .await
+        .expect("create")
+        .user_id;
+    store::create_session(&env.req(), grace, &token(1), in_days(30))
+        .await
+        .expect("create");
+    store::rotate_session(&env.req(), &token(1), &token(2), in_days(30))
+        .await
+        .expect("rotate");
+    let ada = registered(&env, "ada@example.com").await;
+    store::create_session(&env.req(), ada, &token(9), in_days(30))
+        .await
+        .expect("create");
+
+    env.exec(&format!("DELETE FROM users WHERE id = {}", grace.get()))
+        .await;
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM user_identities").await,
+        0
+    );
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM session_families")
+            .await,
+        1
+    );
+    assert_eq!(env.scalar_i64("SELECT count(*) FROM sessions").await, 1);
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM user_preferences")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn success_for_a_missing_user_returns_none() {
+    let env = Env::new().await;
+    let missing = UserId::parse("999999").expect("id");
+    let db = env.req();
+    assert_eq!(
+        store::record_login_success(&db, missing)
+            .await
+            .expect("success"),
+        None
+    );
+    assert_eq!(db.statements_sent(), 1);
+}
