@@ -1,5 +1,6 @@
 //! KeeMU backend core, independent of the compilation target.
 //!
+//! - [`auth`]: password policy and hashing, access and refresh tokens (no routes, no SQL).
 //! - [`domain`]: value types that can only hold valid values (`Email`, `Timezone`, `UserId`, ...).
 //! - [`db`]: the database layer: the host connection traits, the shared/dedicated connection
 //!   policy, transactions, typed errors, row decoding and the common model columns.
@@ -11,6 +12,7 @@
 //! The Spin components (`components/`) and the native test adapter (`crates/pg-native`) plug a
 //! concrete [`db::Connector`] into this code.
 
+pub mod auth;
 pub mod db;
 pub mod domain;
 pub mod http;
