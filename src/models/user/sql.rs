@@ -35,7 +35,9 @@ macro_rules! user_columns {
     };
 }
 
-// Also used by the accounts statements (`crate::models::account::sql`).
+// Also used by the accounts statements (`crate::models::account::sql`); unused where
+// bench/floor includes this file on its own.
+#[allow(unused_imports)]
 pub(crate) use user_columns;
 
 /// The preferences' columns (prefixed `p_`), from a relation aliased `p`.
