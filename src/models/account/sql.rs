@@ -9,27 +9,6 @@
 //! The throttle policy (failures allowed, window length) is bound as two `bigint`
 //! parameters, `$max` failures and `$window` seconds, so Rust holds it in one place.
 
-use crate::models::user::sql::user_columns;
-
-/// `$1` email, `$2` name, `$3` profile_picture, `$4` profession, `$5` date_of_birth,
-/// `$6` timezone, `$7` is_active, `$8` password_hash (PHC string). The user, its password
-/// and its default preferences in one statement: both rows or neither. The row is the
-/// users API's (user columns, preferences prefixed `p_`); the hash is not returned.
-pub const REGISTER: &str = concat!(
-    "WITH u AS (
-        INSERT INTO users (email, name, profile_picture, profession, date_of_birth, timezone,
-                           is_active, password_hash)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text)
-        RETURNING *
-    ), p AS (
-        INSERT INTO user_preferences (user_id) SELECT id FROM u
-        RETURNING *
-    )
-    SELECT ",
-    user_columns!(),
-    " FROM u JOIN p ON p.user_id = u.id"
-);
-
 /// `$1` email, `$2` max failures, `$3` window seconds. Always one row: the account with that
 /// email, if any (`id` NULL otherwise), and `locked_for_seconds`, NULL unless the email has
 /// had `$2` failures in the current window (then the seconds until the window ends, >= 1).

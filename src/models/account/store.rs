@@ -9,9 +9,9 @@ use super::{
     FailureRecorded, GoogleOutcome, GoogleSignIn, LoginCandidate, LoginCheck, PasswordHash,
     Rotation, Session, ThrottlePolicy, TokenHash,
 };
-use crate::db::{Db, DbError, Row, Timestamp, nullable};
+use crate::db::{Db, DbError, Row, Timestamp};
 use crate::domain::{Email, UserId, UserName};
-use crate::models::user::{NewUser, UserWithPreferences};
+use crate::models::user::{self, NewUser, UserWithPreferences};
 
 fn string(value: impl AsRef<str>) -> ParameterValue {
     ParameterValue::Str(value.as_ref().to_owned())
@@ -69,18 +69,7 @@ pub async fn register(
     new: &NewUser,
     password: &PasswordHash,
 ) -> Result<UserWithPreferences, DbError> {
-    let params = [
-        string(new.email.as_str()),
-        string(new.name.as_str()),
-        nullable(new.profile_picture.as_ref().map(|v| v.as_str().to_owned())),
-        nullable(new.profession.as_ref().map(|v| v.as_str().to_owned())),
-        nullable(new.date_of_birth.as_ref().map(|v| v.date())),
-        string(new.timezone.as_str()),
-        ParameterValue::Boolean(new.is_active),
-        string(password.as_str()),
-    ];
-    let row = first(db.write(sql::REGISTER, &params).await?)?;
-    UserWithPreferences::from_row(&row)
+    user::store::insert(db, new, Some(password.as_str())).await
 }
 
 /// The account with `email` (any case) and whether the email is locked by the throttle.

@@ -35,11 +35,6 @@ macro_rules! user_columns {
     };
 }
 
-// Also used by the accounts statements (`crate::models::account::sql`); unused where
-// bench/floor includes this file on its own.
-#[allow(unused_imports)]
-pub(crate) use user_columns;
-
 /// The preferences' columns (prefixed `p_`), from a relation aliased `p`.
 macro_rules! preference_columns {
     () => {
@@ -52,12 +47,14 @@ macro_rules! preference_columns {
 }
 
 /// `$1` email, `$2` name, `$3` profile_picture, `$4` profession, `$5` date_of_birth,
-/// `$6` timezone, `$7` is_active. The user and its default preferences in one statement:
-/// both rows or neither.
+/// `$6` timezone, `$7` is_active, `$8` password_hash (PHC string; NULL for a user created
+/// through the operator API). The user and its default preferences in one statement: both
+/// rows or neither. The hash is not returned.
 pub const CREATE: &str = concat!(
     "WITH u AS (
-        INSERT INTO users (email, name, profile_picture, profession, date_of_birth, timezone, is_active)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO users (email, name, profile_picture, profession, date_of_birth, timezone,
+                           is_active, password_hash)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text)
         RETURNING *
     ), p AS (
         INSERT INTO user_preferences (user_id) SELECT id FROM u

@@ -85,6 +85,15 @@ fn written(row: &Row) -> Result<bool, DbError> {
 /// Creates a user with its default preferences (one statement, both rows or neither).
 /// An email already taken, in any case, is `DbError::UniqueViolation` on `uq_users_email`.
 pub async fn create(db: &impl Db, new: &NewUser) -> Result<UserWithPreferences, DbError> {
+    insert(db, new, None).await
+}
+
+/// [`create`], with a password hash (PHC string) for accounts that sign in with one.
+pub(crate) async fn insert(
+    db: &impl Db,
+    new: &NewUser,
+    password_hash: Option<&str>,
+) -> Result<UserWithPreferences, DbError> {
     let params = [
         string(new.email.as_str()),
         string(new.name.as_str()),
@@ -93,6 +102,7 @@ pub async fn create(db: &impl Db, new: &NewUser) -> Result<UserWithPreferences, 
         nullable(new.date_of_birth.as_ref().map(|v| v.date())),
         string(new.timezone.as_str()),
         ParameterValue::Boolean(new.is_active),
+        nullable(password_hash.map(str::to_owned)),
     ];
     let row = first(db.write(sql::CREATE, &params).await?)?;
     UserWithPreferences::from_row(&row)
