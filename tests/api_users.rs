@@ -10,7 +10,7 @@ use common::api::{Api, TOKEN, builder, today};
 use common::{Instance, TestDatabase, refused_address};
 use futures_util::future::join_all;
 use keemu::http::MAX_BODY_BYTES;
-use keemu::http::api::{self, ApiConfig};
+use keemu::http::api;
 use keemu_pg_native::NativeConnector;
 use serde_json::{Value, json};
 
@@ -139,9 +139,7 @@ async fn fifty_concurrent_creates_with_one_email_give_exactly_one_201() {
     // Ten component instances, five concurrent requests each (pipelined on each
     // instance's shared connection).
     let instances: Vec<Instance> = (0..10).map(|_| Instance::new(db.connector())).collect();
-    let config = ApiConfig {
-        api_token: TOKEN.into(),
-    };
+    let config = common::api::config();
     let requests = (0..50).map(|i| {
         let instance = &instances[i % instances.len()];
         let config = &config;
@@ -154,7 +152,7 @@ async fn fifty_concurrent_creates_with_one_email_give_exactly_one_201() {
                 ))
                 .expect("request");
             let db = instance.request_db();
-            api::handle(&request, config, &db, today())
+            api::handle(&request, config, &db, chrono::Utc::now())
                 .await
                 .status()
                 .as_u16()
@@ -875,9 +873,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
 #[tokio::test]
 async fn a_database_that_is_down_gives_503_with_retry_after() {
     let instance = Instance::new(NativeConnector::new(&refused_address()).expect("connector"));
-    let config = ApiConfig {
-        api_token: TOKEN.into(),
-    };
+    let config = common::api::config();
     for (method, path, body) in [
         ("GET", "/api/v1/users", None),
         ("GET", "/api/v1/users/1", None),
@@ -897,7 +893,7 @@ async fn a_database_that_is_down_gives_503_with_retry_after() {
             ))
             .expect("request");
         let db = instance.request_db();
-        let response = api::handle(&request, &config, &db, today()).await;
+        let response = api::handle(&request, &config, &db, chrono::Utc::now()).await;
         assert_eq!(response.status(), 503, "{method} {path}");
         assert!(response.headers().contains_key("retry-after"));
         let text = String::from_utf8(response.body().clone()).expect("utf-8");
@@ -916,7 +912,7 @@ async fn models_show_type_and_id_only() {
         .await;
     let db = api.instance.request_db();
     let id = keemu::domain::UserId::new(created["id"].as_i64().expect("id")).expect("id");
-    let user = keemu::models::user::store::get(&db, id)
+    let user = keemu::models::user::store::get(&db, id, keemu::models::user::Scope::Any)
         .await
         .expect("get")
         .expect("found");
@@ -963,9 +959,7 @@ async fn concurrent_patches_with_the_same_if_match_let_exactly_one_through() {
         .expect("etag");
     // Ten instances, each on its own connection: the writes really race on the server.
     let instances: Vec<Instance> = (0..10).map(|_| Instance::new(api.db.connector())).collect();
-    let config = ApiConfig {
-        api_token: TOKEN.into(),
-    };
+    let config = common::api::config();
     let patches = instances.iter().enumerate().map(|(i, instance)| {
         let (path, etag, config) = (&path, &etag, &config);
         async move {
@@ -977,7 +971,7 @@ async fn concurrent_patches_with_the_same_if_match_let_exactly_one_through() {
                 ))
                 .expect("request");
             let db = instance.request_db();
-            let response = api::handle(&request, config, &db, today()).await;
+            let response = api::handle(&request, config, &db, chrono::Utc::now()).await;
             (response.status().as_u16(), format!("Writer {i}"))
         }
     });

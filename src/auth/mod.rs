@@ -7,6 +7,7 @@
 //! - [`hash`]: argon2id PHC hashes, verification, and [`hash::dummy_verify`] for unknown emails.
 //! - [`token`]: JWT access tokens with key rotation by `kid`, refresh tokens and their digests.
 
+pub mod google;
 pub mod hash;
 pub mod password;
 pub mod token;

@@ -39,10 +39,17 @@ pub enum ApiError {
     BadRequest(&'static str),
     /// 401: missing or wrong bearer token.
     Unauthorized,
+    /// 401: credentials (password, refresh token, ID token) refused; the detail says which
+    /// kind, never why (no account, wrong password and locked-out look the same).
+    AuthFailed(&'static str),
+    /// 403: authenticated, but not allowed here (e.g. a user's token on the operator API).
+    Forbidden(&'static str),
+    /// 429: too many attempts; retry after this many seconds.
+    TooManyRequests { retry_after: u64 },
     /// 404: no such route or resource.
     NotFound(&'static str),
     /// 405: the route exists, the method does not.
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     /// 409: the write conflicts with existing data.
     Conflict(&'static str),
     /// 412: `If-Match` does not match the current representation.
@@ -66,7 +73,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::AuthFailed(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -83,7 +92,12 @@ impl ApiError {
         match self {
             ApiError::BadRequest(detail)
             | ApiError::NotFound(detail)
-            | ApiError::Conflict(detail) => (*detail).to_owned(),
+            | ApiError::Conflict(detail)
+            | ApiError::AuthFailed(detail)
+            | ApiError::Forbidden(detail) => (*detail).to_owned(),
+            ApiError::TooManyRequests { .. } => {
+                "too many failed attempts; retry after the time in Retry-After".to_owned()
+            }
             ApiError::Unauthorized => "a valid bearer token is required".to_owned(),
             ApiError::MethodNotAllowed { allow } => {
                 format!("this resource allows only: {allow}")
@@ -128,11 +142,16 @@ impl ApiError {
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized | ApiError::AuthFailed(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::MethodNotAllowed { allow } => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    headers.insert(header::ALLOW, value);
+                }
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
             }
             ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
@@ -147,6 +166,9 @@ impl ApiError {
 fn conflict_detail(constraint: Option<&str>) -> &'static str {
     match constraint {
         Some("uq_users_email") => "a user with this email address already exists",
+        Some("uq_user_identities_provider_subject") => {
+            "this Google account is already linked; retry the sign-in"
+        }
         _ => "the request conflicts with existing data",
     }
 }
@@ -214,7 +236,10 @@ mod tests {
     fn headers_per_error() {
         let r = ApiError::Unauthorized.into_response();
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
-        let r = ApiError::MethodNotAllowed { allow: "GET, HEAD" }.into_response();
+        let r = ApiError::MethodNotAllowed {
+            allow: "GET, HEAD".into(),
+        }
+        .into_response();
         assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");
         let r = ApiError::Unavailable.into_response();
         assert_eq!(r.status(), 503);

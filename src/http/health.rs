@@ -88,7 +88,10 @@ pub async fn handle<K: Connector>(
     let response = match path {
         "/health" | "/health/live" => {
             if request.method() != Method::GET && request.method() != Method::HEAD {
-                ApiError::MethodNotAllowed { allow: "GET, HEAD" }.into_response()
+                ApiError::MethodNotAllowed {
+                    allow: "GET, HEAD".into(),
+                }
+                .into_response()
             } else if path == "/health" {
                 health(info, db).await
             } else {

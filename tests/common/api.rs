@@ -39,6 +39,18 @@ impl Reply {
     }
 }
 
+/// Access-token signing keys of the tests: `kid:base64(32 bytes)`.
+pub const AUTH_KEYS: &str = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+
+/// The api component's settings in the tests: the operator token and access tokens.
+pub fn config() -> ApiConfig {
+    ApiConfig::from_variables(&api::Variables {
+        api_token: Some(TOKEN.into()),
+        auth_keys: Some(AUTH_KEYS.into()),
+        ..api::Variables::default()
+    })
+}
+
 pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
@@ -72,10 +84,8 @@ pub fn request(
 /// Sends `request` through the handler on `instance`.
 pub async fn send_on(instance: &Instance, request: http::Request<bytes::Bytes>) -> Reply {
     let db = instance.request_db();
-    let config = ApiConfig {
-        api_token: TOKEN.into(),
-    };
-    let response = api::handle(&request, &config, &db, today()).await;
+    let config = config();
+    let response = api::handle(&request, &config, &db, chrono::Utc::now()).await;
     Reply {
         status: response.status().as_u16(),
         response,

@@ -1,7 +1,7 @@
 //! Spin component `api`: `/api/v1/...`. Thin glue over `keemu::http::api`.
 
 use keemu::http::Request;
-use keemu::http::api::{self, ApiConfig};
+use keemu::http::api::{self, ApiConfig, Variables};
 use std::cell::OnceCell;
 use std::rc::Rc;
 
@@ -10,20 +10,31 @@ use spin_sdk::http::IntoResponse;
 use spin_sdk::http_service;
 
 thread_local! {
-    /// `api_token`, read by the instance's first request.
+    /// The component's settings, read from Spin variables by the instance's first request.
     static CONFIG: OnceCell<Rc<ApiConfig>> = const { OnceCell::new() };
+}
+
+async fn variables() -> Variables {
+    Variables {
+        api_token: variable("api_token").await,
+        auth_keys: variable("auth_keys").await,
+        auth_signing_kid: variable("auth_signing_kid").await,
+        auth_issuer: variable("auth_issuer").await,
+        auth_audience: variable("auth_audience").await,
+        google_client_id: variable("google_client_id").await,
+        google_jwks_url: variable("google_jwks_url").await,
+    }
 }
 
 #[http_service]
 async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
     serve(request, async |request: Request| {
         let config = once_per_instance(&CONFIG, async || {
-            ApiConfig::new(&variable("api_token").await.unwrap_or_default())
+            ApiConfig::from_variables(&variables().await)
         })
         .await;
         let db = database().await;
-        let today = chrono::Utc::now().date_naive();
-        api::handle(&request, &config, &db, today).await
+        api::handle(&request, &config, &db, chrono::Utc::now()).await
     })
     .await
 }

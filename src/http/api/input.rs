@@ -10,6 +10,7 @@ use crate::domain::{
     DateOfBirth, DomainError, Email, Profession, ProfilePicture, SummaryLength, Timezone,
     UpdateFrequency, UserId, UserName,
 };
+use crate::auth::Password;
 use crate::http::{ApiError, FieldError};
 use crate::models::user::{Change, NewUser, PreferenceChanges, UserChanges};
 
@@ -225,6 +226,75 @@ pub fn user_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserC
     let mut errors = Errors::default();
     let changes = user_fields(&mut errors, body, today);
     errors.finish(changes)
+}
+
+/// The body of `PATCH /me` (JSON merge patch): the user fields, except `is_active`, which
+/// only the operator changes.
+pub fn own_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserChanges, ApiError> {
+    let mut errors = Errors::default();
+    if body.contains_key("is_active") {
+        errors.push("is_active", "is changed by the operator only");
+    }
+    let mut rest = body.clone();
+    rest.remove("is_active");
+    let changes = user_fields(&mut errors, &rest, today);
+    errors.finish(changes)
+}
+
+/// The body of `POST /auth/register`: `email`, `name`, `password` required, `timezone`
+/// optional. The password is checked against the policy here (422 with its message).
+pub fn registration(body: &Map<String, Value>) -> Result<(NewUser, Password), ApiError> {
+    let mut errors = Errors::default();
+    errors.unknown_fields(body, &["email", "name", "password", "timezone"], &[]);
+    for field in ["email", "name", "password"] {
+        if !body.contains_key(field) {
+            errors.push(field, "is required");
+        }
+    }
+    let email = not_null_text(&mut errors, body, "email", Email::parse);
+    let name = not_null_text(&mut errors, body, "name", UserName::parse);
+    let timezone = not_null_text(&mut errors, body, "timezone", Timezone::parse);
+    let password = not_null(&mut errors, body, "password", |e, v| {
+        let text = text(e, "password", v)?;
+        Password::parse(text)
+            .map_err(|error| e.push("password", &error.to_string()))
+            .ok()
+    });
+    let parsed = (|| {
+        let user = NewUser {
+            email: email.ok()??,
+            name: name.ok()??,
+            profile_picture: None,
+            profession: None,
+            date_of_birth: None,
+            timezone: timezone.ok()?.unwrap_or_default(),
+            is_active: true,
+        };
+        Some((user, password.ok()??))
+    })();
+    errors.finish(parsed)
+}
+
+/// A required string field of a small credentials body (login, refresh, logout, Google,
+/// password change): every listed field must be a string, no other field is accepted.
+pub fn credentials<const N: usize>(
+    body: &Map<String, Value>,
+    fields: [&str; N],
+) -> Result<[String; N], ApiError> {
+    let mut errors = Errors::default();
+    errors.unknown_fields(body, &fields, &[]);
+    let values = fields.map(|field| match body.get(field) {
+        None => {
+            errors.push(field, "is required");
+            String::new()
+        }
+        Some(Value::String(text)) => text.clone(),
+        Some(_) => {
+            errors.push(field, "must be a string");
+            String::new()
+        }
+    });
+    errors.finish(Some(values))
 }
 
 /// The body of `PATCH /users/{id}/preferences` (JSON merge patch).

@@ -1,77 +1,50 @@
-//! The api component: `/api/v1/...`, behind a bearer token.
+//! The api component: `/api/v1/...`.
 //!
-//! - [`auth`]: the bearer token check.
-//! - [`users`]: `/api/v1/users` and below.
+//! - [`routes`]: the one route table (paths, methods, who may call them, documentation).
+//! - [`bearer`]: who the caller is (operator token, a user's access token, or nobody).
+//! - [`config`]: settings from Spin variables.
+//! - [`users`]: `/users...`, the operator's API.
+//! - [`auth`]: `/auth/...`: register, login, refresh, logout, Google sign-in.
+//! - [`me`]: `/me...`: the signed-in user's own account.
+//! - [`openapi`]: `/openapi.json`, the document built from the route table.
 //! - [`input`]: bodies and query strings parsed into model inputs.
 //! - [`etag`]: `ETag`, `If-Match`, `If-None-Match`.
 //!
 //! HEAD is answered wherever GET is, with GET's status and headers and no body.
 
 pub mod auth;
+pub mod bearer;
+pub mod config;
 pub mod etag;
 pub mod input;
+pub mod me;
+pub mod openapi;
+pub mod routes;
 pub mod users;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use http::{HeaderValue, Method, header};
-use serde_json::json;
+
+pub use bearer::Caller;
+pub use config::{ApiConfig, MIN_TOKEN_CHARS, Variables};
 
 use super::{ApiError, Request, Response, head_response};
 use crate::db::Db;
-use crate::observability::log;
+use crate::models::user::Scope;
+use routes::Op;
 
 /// The path prefix of every route of this component.
 pub const PREFIX: &str = "/api/v1";
 
-/// The shortest `api_token` the component serves with (after trimming), in characters.
-pub const MIN_TOKEN_CHARS: usize = 16;
-
-/// Settings of the api component.
-#[derive(Clone)]
-pub struct ApiConfig {
-    /// The bearer token clients must present (`api_token`). Surrounding whitespace is ignored
-    /// (a secret file usually ends in a newline). Missing, or shorter than
-    /// [`MIN_TOKEN_CHARS`] after trimming: every request gets 503 (not configured), never a
-    /// 401 that some token could pass.
-    pub api_token: String,
-}
-
-impl ApiConfig {
-    /// The settings from the raw value of the `api_token` variable (trimmed).
-    pub fn new(api_token: &str) -> ApiConfig {
-        ApiConfig {
-            api_token: api_token.trim().to_owned(),
-        }
-    }
-
-    /// The token requests must present, or why the API cannot be served (a constant that
-    /// never contains the token).
-    pub fn token(&self) -> Result<&str, &'static str> {
-        let token = self.api_token.trim();
-        if token.is_empty() {
-            Err("api_token is not set")
-        } else if token.chars().nth(MIN_TOKEN_CHARS - 1).is_none() {
-            Err("api_token is shorter than 16 characters")
-        } else {
-            Ok(token)
-        }
-    }
-}
-
-impl std::fmt::Debug for ApiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiConfig { api_token: <redacted> }")
-    }
-}
-
-/// Handles one request of the api component. `today` (UTC) bounds dates of birth.
+/// Handles one request of the api component at `now` (UTC; dates of birth are bounded by
+/// its date, tokens are issued and checked against it).
 pub async fn handle<D: Db>(
     request: &Request,
     config: &ApiConfig,
     db: &D,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Response {
-    let mut response = match route(request, config, db, today).await {
+    let mut response = match route(request, config, db, now).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -90,55 +63,44 @@ async fn route<D: Db>(
     request: &Request,
     config: &ApiConfig,
     db: &D,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let token = config.token().map_err(|reason| {
-        log::error("api_not_configured", json!({ "reason": reason }));
-        ApiError::NotConfigured
-    })?;
-    auth::require_bearer(request.headers(), token)?;
     let path = request.uri().path();
     let rest = path
         .strip_prefix(PREFIX)
         .ok_or(ApiError::NotFound("no such route"))?;
-    let segments: Vec<&str> = rest
-        .strip_prefix('/')
-        .unwrap_or("\u{0}")
-        .split('/')
-        .collect();
-    match segments.as_slice() {
-        ["users", tail @ ..] => users::route(request, tail, db, today).await,
-        _ => Err(ApiError::NotFound("no such route")),
+    let (route, params) = routes::find(rest).ok_or(ApiError::NotFound("no such route"))?;
+    let caller = bearer::authorize(request.headers(), route.access, config, now)?;
+    let operation = route
+        .operation(request.method())
+        .ok_or_else(|| ApiError::MethodNotAllowed {
+            allow: route.allow(),
+        })?;
+    let today = now.date_naive();
+    let id = || users::user_id(params.first().copied().unwrap_or(""));
+    let me = || caller.user().ok_or(ApiError::Unauthorized);
+    match operation.op {
+        Op::OpenApi => openapi::serve(request),
+        Op::ListUsers => users::list(request, db).await,
+        Op::CreateUser => users::create(request, db, today).await,
+        Op::GetUser => users::get(request, id()?, Scope::Any, db).await,
+        Op::UpdateUser => users::update(request, id()?, Scope::Any, db, today).await,
+        Op::DeleteUser => users::delete(request, id()?, Scope::Any, db).await,
+        Op::GetUserPreferences => users::get_preferences(request, id()?, Scope::Any, db).await,
+        Op::UpdateUserPreferences => {
+            users::update_preferences(request, id()?, Scope::Any, db).await
+        }
+        Op::Register => auth::register(request, config, db, now).await,
+        Op::Login => auth::login(request, config, db, now).await,
+        Op::Refresh => auth::refresh(request, config, db, now).await,
+        Op::Logout => auth::logout(request, db).await,
+        Op::Google => auth::google(request, config, db, now).await,
+        Op::GetMe => me::get(request, me()?, db).await,
+        Op::UpdateMe => me::update(request, me()?, db, today).await,
+        Op::DeleteMe => me::delete(request, me()?, db).await,
+        Op::GetMyPreferences => me::get_preferences(request, me()?, db).await,
+        Op::UpdateMyPreferences => me::update_preferences(request, me()?, db).await,
+        Op::ChangePassword => me::change_password(request, me()?, db).await,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_is_trimmed_and_at_least_16_characters() {
-        let config = ApiConfig::new("  0123456789abcdef\n");
-        assert_eq!(config.token(), Ok("0123456789abcdef"));
-        let config = ApiConfig {
-            api_token: "0123456789abcdef\r\n".into(),
-        };
-        assert_eq!(config.token(), Ok("0123456789abcdef"));
-        assert_eq!(
-            ApiConfig::new("0123456789abcde\n").token(),
-            Err("api_token is shorter than 16 characters")
-        );
-        assert_eq!(
-            ApiConfig::new("ééééééééééééééé").token(),
-            Err("api_token is shorter than 16 characters")
-        );
-        assert_eq!(
-            ApiConfig::new("éééééééééééééééé").token(),
-            Ok("éééééééééééééééé")
-        );
-        assert_eq!(ApiConfig::new("").token(), Err("api_token is not set"));
-        assert_eq!(ApiConfig::new(" \n\t").token(), Err("api_token is not set"));
-        let debug = format!("{:?}", ApiConfig::new("0123456789abcdef"));
-        assert!(!debug.contains("0123"), "{debug}");
-    }
-}

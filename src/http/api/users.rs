@@ -6,11 +6,14 @@
 //! | `/api/v1/users/{id}`             | GET, HEAD, PATCH, DELETE |
 //! | `/api/v1/users/{id}/preferences` | GET, HEAD, PATCH         |
 //!
+//! The handlers take a [`Scope`]: the operator's routes reach every user, [`super::me`]
+//! reuses them with [`Scope::ActiveOnly`] for the signed-in user.
+//!
 //! Each request sends one SQL statement at most. Reads of one resource honour `If-Match`
 //! and `If-None-Match` (304); writes pass `If-Match` to their statement (see [`etag`]).
 
 use chrono::NaiveDate;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 
 use super::etag::{self, ReadCondition};
 use super::input;
@@ -18,70 +21,23 @@ use crate::db::{Db, Record};
 use crate::domain::UserId;
 use crate::http::{ApiError, Request, Response, empty_response, json, serialized_response};
 use crate::models::user::store::{self, Outcome};
-use crate::models::user::{Preferences, PreferencesVersion, UserWithPreferences};
+use crate::models::user::{Preferences, PreferencesVersion, Scope, UserWithPreferences};
 
 const NO_SUCH_USER: &str = "no user with this id";
 
-/// Routes `/users` + `tail`. HEAD is routed as GET; [`super::handle`] drops the body.
-pub async fn route<D: Db>(
-    request: &Request,
-    tail: &[&str],
-    db: &D,
-    today: NaiveDate,
-) -> Result<Response, ApiError> {
-    let method = request.method();
-    let read = *method == Method::GET || *method == Method::HEAD;
-    match tail {
-        [] => match *method {
-            _ if read => list(request, db).await,
-            Method::POST => create(request, db, today).await,
-            _ => Err(ApiError::MethodNotAllowed {
-                allow: "GET, HEAD, POST",
-            }),
-        },
-        [id] => {
-            if !(read || matches!(*method, Method::PATCH | Method::DELETE)) {
-                return Err(ApiError::MethodNotAllowed {
-                    allow: "GET, HEAD, PATCH, DELETE",
-                });
-            }
-            let id = user_id(id)?;
-            match *method {
-                _ if read => get(request, id, db).await,
-                Method::PATCH => update(request, id, db, today).await,
-                _ => delete(request, id, db).await,
-            }
-        }
-        [id, "preferences"] => {
-            if !(read || *method == Method::PATCH) {
-                return Err(ApiError::MethodNotAllowed {
-                    allow: "GET, HEAD, PATCH",
-                });
-            }
-            let id = user_id(id)?;
-            if read {
-                get_preferences(request, id, db).await
-            } else {
-                update_preferences(request, id, db).await
-            }
-        }
-        _ => Err(ApiError::NotFound("no such route")),
-    }
-}
-
 /// An id that is not a positive 64-bit integer names no user: 404.
-fn user_id(segment: &str) -> Result<UserId, ApiError> {
+pub fn user_id(segment: &str) -> Result<UserId, ApiError> {
     UserId::parse_path_segment(segment).ok_or(ApiError::NotFound(NO_SUCH_USER))
 }
 
-fn with_etag(mut response: Response, etag: String) -> Response {
+pub fn with_etag(mut response: Response, etag: String) -> Response {
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
     response
 }
 
-fn user_response(status: StatusCode, user: &UserWithPreferences) -> Result<Response, ApiError> {
+pub fn user_response(status: StatusCode, user: &UserWithPreferences) -> Result<Response, ApiError> {
     Ok(with_etag(
         serialized_response(status, user)?,
         etag::user_etag(user.version()),
@@ -117,13 +73,13 @@ fn outcome<T>(outcome: Outcome<T>) -> Result<T, ApiError> {
     }
 }
 
-async fn list<D: Db>(request: &Request, db: &D) -> Result<Response, ApiError> {
+pub async fn list<D: Db>(request: &Request, db: &D) -> Result<Response, ApiError> {
     let query = input::list_query(request.uri().query())?;
     let page = store::list(db, query.after, query.email.as_ref(), query.limit).await?;
     serialized_response(StatusCode::OK, &page)
 }
 
-async fn create<D: Db>(request: &Request, db: &D, today: NaiveDate) -> Result<Response, ApiError> {
+pub async fn create<D: Db>(request: &Request, db: &D, today: NaiveDate) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let new_user = input::new_user(&body, today)?;
     let user = store::create(db, &new_user).await?;
@@ -135,8 +91,13 @@ async fn create<D: Db>(request: &Request, db: &D, today: NaiveDate) -> Result<Re
     Ok(response)
 }
 
-async fn get<D: Db>(request: &Request, id: UserId, db: &D) -> Result<Response, ApiError> {
-    let user = store::get(db, id)
+pub async fn get<D: Db>(
+    request: &Request,
+    id: UserId,
+    scope: Scope,
+    db: &D,
+) -> Result<Response, ApiError> {
+    let user = store::get(db, id, scope)
         .await?
         .ok_or(ApiError::NotFound(NO_SUCH_USER))?;
     conditional_read(request, etag::user_etag(user.version()), || {
@@ -144,31 +105,41 @@ async fn get<D: Db>(request: &Request, id: UserId, db: &D) -> Result<Response, A
     })
 }
 
-async fn update<D: Db>(
+pub async fn update<D: Db>(
     request: &Request,
     id: UserId,
+    scope: Scope,
     db: &D,
     today: NaiveDate,
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
-    let changes = input::user_changes(&body, today)?;
+    let changes = match scope {
+        Scope::Any => input::user_changes(&body, today)?,
+        Scope::ActiveOnly => input::own_changes(&body, today)?,
+    };
     let expected = etag::user_precondition(request.headers()).versions();
-    let user = outcome(store::update(db, id, changes, expected.as_deref()).await?)?;
+    let user = outcome(store::update(db, id, changes, expected.as_deref(), scope).await?)?;
     user_response(StatusCode::OK, &user)
 }
 
-async fn delete<D: Db>(request: &Request, id: UserId, db: &D) -> Result<Response, ApiError> {
+pub async fn delete<D: Db>(
+    request: &Request,
+    id: UserId,
+    scope: Scope,
+    db: &D,
+) -> Result<Response, ApiError> {
     let expected = etag::user_precondition(request.headers()).versions();
-    outcome(store::delete(db, id, expected.as_deref()).await?)?;
+    outcome(store::delete(db, id, expected.as_deref(), scope).await?)?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-async fn get_preferences<D: Db>(
+pub async fn get_preferences<D: Db>(
     request: &Request,
     id: UserId,
+    scope: Scope,
     db: &D,
 ) -> Result<Response, ApiError> {
-    let preferences = store::get_preferences(db, id)
+    let preferences = store::get_preferences(db, id, scope)
         .await?
         .ok_or(ApiError::NotFound(NO_SUCH_USER))?;
     let version = PreferencesVersion::of(&preferences);
@@ -177,15 +148,16 @@ async fn get_preferences<D: Db>(
     })
 }
 
-async fn update_preferences<D: Db>(
+pub async fn update_preferences<D: Db>(
     request: &Request,
     id: UserId,
+    scope: Scope,
     db: &D,
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let changes = input::preference_changes(&body)?;
     let expected = etag::preferences_precondition(request.headers()).versions();
     let preferences =
-        outcome(store::update_preferences(db, id, changes, expected.as_deref()).await?)?;
+        outcome(store::update_preferences(db, id, changes, expected.as_deref(), scope).await?)?;
     preferences_response(&preferences)
 }

@@ -159,6 +159,8 @@ pub enum Rotation {
     Revoked { user_id: UserId, family_id: i64 },
     /// The token was unspent but expired. Nothing changed.
     Expired { user_id: UserId, family_id: i64 },
+    /// The token was live but its user is deactivated. Nothing changed.
+    Inactive { user_id: UserId, family_id: i64 },
     /// No token has that hash.
     Unknown,
 }

@@ -74,18 +74,20 @@ pub const CREATE_SESSION: &str = "WITH f AS (
 ///   family and marks the presented one replaced by it: `outcome` `rotated`;
 /// - already replaced, family still live: a stolen or replayed token; revokes the family:
 ///   `outcome` `reused`;
-/// - family already revoked: `revoked`; expired: `expired`.
+/// - family already revoked: `revoked`; expired: `expired`; the user is deactivated:
+///   `inactive` (nothing minted).
 ///
 /// No row when no token has that hash.
 pub const ROTATE_SESSION: &str = "WITH presented AS (
         SELECT s.id, s.family_id, s.replaced_by, s.expires_at, s.expires_at <= now() AS expired,
-               f.user_id, f.revoked_at
+               f.user_id, f.revoked_at, u.is_active
         FROM sessions s JOIN session_families f ON f.id = s.family_id
+        JOIN users u ON u.id = f.user_id
         WHERE s.token_hash = $1::text
         FOR UPDATE OF s, f
     ), live AS (
         SELECT * FROM presented
-        WHERE replaced_by IS NULL AND revoked_at IS NULL AND NOT expired
+        WHERE replaced_by IS NULL AND revoked_at IS NULL AND NOT expired AND is_active
     ), minted AS (
         INSERT INTO sessions (family_id, token_hash, expires_at)
         SELECT family_id, $2::text, ($3::timestamp AT TIME ZONE 'UTC') FROM live
@@ -105,6 +107,7 @@ pub const ROTATE_SESSION: &str = "WITH presented AS (
         CASE WHEN p.revoked_at IS NOT NULL THEN 'revoked'
              WHEN p.replaced_by IS NOT NULL THEN 'reused'
              WHEN p.expired THEN 'expired'
+             WHEN NOT p.is_active THEN 'inactive'
              ELSE 'rotated' END AS outcome,
         m.id AS new_id, (m.expires_at AT TIME ZONE 'UTC') AS new_expires_at
     FROM presented p LEFT JOIN minted m ON true";
@@ -152,3 +155,42 @@ pub const GOOGLE_SIGN_IN: &str = "WITH found AS (
     SELECT b.user_id, 'linked', u.is_active FROM by_email b JOIN users u ON u.id = b.user_id
     UNION ALL
     SELECT c.id, 'created', c.is_active FROM created c";
+
+/// `$1` user id, `$2` token hash, `$3` expires_at (UTC `timestamp`). A successful password
+/// sign-in: sets `last_login`, clears the email's throttle and starts a session (a new family
+/// and its first refresh token), all in one statement. No row if the user does not exist or
+/// is deactivated (then nothing changed).
+pub const LOGIN_SESSION: &str = "WITH u AS (
+        UPDATE users SET last_login = now() WHERE id = $1::bigint AND is_active
+        RETURNING id, email
+    ), cleared AS (
+        DELETE FROM login_throttles t USING u WHERE t.email_key = lower(u.email)
+        RETURNING t.id
+    ), f AS (
+        INSERT INTO session_families (user_id) SELECT id FROM u
+        RETURNING id, user_id
+    ), s AS (
+        INSERT INTO sessions (family_id, token_hash, expires_at)
+        SELECT f.id, $2::text, ($3::timestamp AT TIME ZONE 'UTC') FROM f
+        RETURNING id, family_id, expires_at
+    )
+    SELECT s.id, s.family_id, f.user_id, (s.expires_at AT TIME ZONE 'UTC') AS expires_at
+    FROM s JOIN f ON f.id = s.family_id";
+
+/// `$1` user id. The password hash of an active user (NULL for a Google-only account); no
+/// row if the user does not exist or is deactivated.
+pub const PASSWORD_OF: &str = "SELECT id, password_hash, is_active FROM users
+    WHERE id = $1::bigint AND is_active";
+
+/// `$1` user id, `$2` the new password hash. Sets it and revokes every live session family
+/// of the user, in one statement. One row (`revoked`: how many families) if the user exists
+/// and is active, none otherwise.
+pub const CHANGE_PASSWORD: &str = "WITH u AS (
+        UPDATE users SET password_hash = $2::text WHERE id = $1::bigint AND is_active
+        RETURNING id
+    ), r AS (
+        UPDATE session_families f SET revoked_at = now()
+        FROM u WHERE f.user_id = u.id AND f.revoked_at IS NULL
+        RETURNING f.id
+    )
+    SELECT u.id, (SELECT count(*) FROM r)::bigint AS revoked FROM u";

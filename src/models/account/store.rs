@@ -169,6 +169,7 @@ pub async fn rotate_session(
         "reused" => Rotation::Reused { user_id, family_id },
         "revoked" => Rotation::Revoked { user_id, family_id },
         "expired" => Rotation::Expired { user_id, family_id },
+        "inactive" => Rotation::Inactive { user_id, family_id },
         _ => return Err(unexpected("outcome", "unknown rotation outcome")),
     })
 }
@@ -213,4 +214,48 @@ pub async fn google_sign_in(
         is_active: row.get("is_active")?,
         outcome,
     })
+}
+
+/// A successful password sign-in: `last_login`, the email's throttle cleared and a new
+/// session, in one statement. `None` if the user no longer exists or is deactivated.
+pub async fn login_session(
+    db: &impl Db,
+    user_id: UserId,
+    token: &TokenHash,
+    expires_at: Timestamp,
+) -> Result<Option<Session>, DbError> {
+    let params = [user_id.into(), string(token.as_str()), expires_at.into()];
+    let rows = db.write(sql::LOGIN_SESSION, &params).await?;
+    rows.first()
+        .map(|row| session_from(row, "id", "expires_at"))
+        .transpose()
+}
+
+/// The password hash of an active user (`None` inside for a Google-only account); `None`
+/// if the user does not exist or is deactivated.
+pub async fn password_of(db: &impl Db, user_id: UserId) -> Result<Option<LoginCandidate>, DbError> {
+    let rows = db.read(sql::PASSWORD_OF, &[user_id.into()]).await?;
+    rows.first()
+        .map(|row| {
+            Ok(LoginCandidate {
+                user_id: row.get("id")?,
+                password_hash: password_hash(row)?,
+                is_active: row.get("is_active")?,
+            })
+        })
+        .transpose()
+}
+
+/// Sets a new password hash and revokes every session of the user (one statement).
+/// `Some(families revoked)`, or `None` if the user does not exist or is deactivated.
+pub async fn change_password(
+    db: &impl Db,
+    user_id: UserId,
+    password: &PasswordHash,
+) -> Result<Option<u64>, DbError> {
+    let params = [user_id.into(), string(password.as_str())];
+    let rows = db.write(sql::CHANGE_PASSWORD, &params).await?;
+    rows.first()
+        .map(|row| Ok(u64::try_from(row.get::<i64>("revoked")?).unwrap_or(0)))
+        .transpose()
 }

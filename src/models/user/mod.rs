@@ -136,6 +136,21 @@ impl PreferencesVersion {
     }
 }
 
+/// Which users a statement addressing one user by id may find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every user (the operator API).
+    Any,
+    /// Active users only (a user's own routes): a deactivated account is not found.
+    ActiveOnly,
+}
+
+impl From<Scope> for spin_sdk::pg::ParameterValue {
+    fn from(scope: Scope) -> Self {
+        spin_sdk::pg::ParameterValue::Boolean(scope == Scope::ActiveOnly)
+    }
+}
+
 /// A user to create (its preferences start with the defaults).
 #[derive(Clone)]
 pub struct NewUser {

@@ -8,6 +8,11 @@
 //! Spin 4's host cannot decode a `timestamptz` result (it fails the whole statement, after it
 //! ran): every timestamp column is returned as `(col AT TIME ZONE 'UTC') AS col`, a UTC
 //! `timestamp` the host decodes as `Datetime`. The columns stay `timestamptz`.
+//!
+//! Statements that address one user by id take an "active only" `boolean` parameter
+//! ([`super::Scope`]): the operator API passes `false` (every user); a user's own routes
+//! (`/me`) pass `true`, so a deactivated account is "not found" there, in the same
+//! statement as the work.
 
 /// The version of a row aliased `$alias`: its `updated_at` in microseconds since the epoch.
 macro_rules! version {
@@ -65,11 +70,12 @@ pub const CREATE: &str = concat!(
     " FROM u JOIN p ON p.user_id = u.id"
 );
 
-/// `$1` user id.
+/// `$1` user id, `$2` active only (true: an inactive user is not found; see [`ACTIVE_ONLY`]).
 pub const GET: &str = concat!(
     "SELECT ",
     user_columns!(),
-    " FROM users u JOIN user_preferences p ON p.user_id = u.id WHERE u.id = $1"
+    " FROM users u JOIN user_preferences p ON p.user_id = u.id \
+      WHERE u.id = $1 AND (u.is_active OR NOT $2::boolean)"
 );
 
 /// `$1` after (id, or NULL), `$2` email (or NULL), `$3` limit. Keyset pagination by id.
@@ -98,7 +104,7 @@ pub const LIST: &str = concat!(
 /// `$2/$3` email, `$4/$5` name, `$6/$7` profile_picture, `$8/$9` profession,
 /// `$10/$11` date_of_birth, `$12/$13` timezone, `$14/$15` is_active;
 /// `$16/$17` the versions `If-Match` allows, as two arrays of the same length (the user's
-/// and the preferences' versions, pairwise; NULL: unconditional).
+/// and the preferences' versions, pairwise; NULL: unconditional); `$18` active only.
 /// Returns one row: `found` (the user exists) and the updated user, NULL if not updated.
 ///
 /// `locked` locks the user and its preferences first and reads their latest committed
@@ -112,7 +118,7 @@ pub const UPDATE: &str = concat!(
     version!("u"),
     " AS user_version
         FROM users u JOIN user_preferences p ON p.user_id = u.id
-        WHERE u.id = $1
+        WHERE u.id = $1 AND (u.is_active OR NOT $18::boolean)
         FOR UPDATE OF u, p
     ), updated AS (
         UPDATE users u SET
@@ -137,7 +143,7 @@ pub const UPDATE: &str = concat!(
 );
 
 /// `$1` id, `$2/$3` the versions `If-Match` allows (user's and preferences', pairwise; NULL:
-/// unconditional). Preferences go with the user (ON DELETE CASCADE). Locks both rows first,
+/// unconditional), `$4` active only. Preferences go with the user (ON DELETE CASCADE). Locks both rows first,
 /// as [`UPDATE`] does, so the check sees the latest preferences and cannot cascade over a
 /// change made meanwhile.
 pub const DELETE: &str = concat!(
@@ -148,7 +154,7 @@ pub const DELETE: &str = concat!(
     version!("p"),
     " AS preferences_version
         FROM users u JOIN user_preferences p ON p.user_id = u.id
-        WHERE u.id = $1
+        WHERE u.id = $1 AND (u.is_active OR NOT $4::boolean)
         FOR UPDATE OF u, p
     ), deleted AS (
         DELETE FROM users u USING locked l
@@ -160,23 +166,25 @@ pub const DELETE: &str = concat!(
     SELECT EXISTS (SELECT 1 FROM locked) AS found, EXISTS (SELECT 1 FROM deleted) AS deleted"
 );
 
-/// `$1` user id.
+/// `$1` user id, `$2` active only.
 pub const GET_PREFERENCES: &str = concat!(
     "SELECT ",
     preference_columns!(),
-    " FROM user_preferences p WHERE p.user_id = $1"
+    " FROM user_preferences p WHERE p.user_id = $1 AND (NOT $2::boolean OR EXISTS (
+        SELECT 1 FROM users u WHERE u.id = p.user_id AND u.is_active))"
 );
 
 /// `$1` user id; `$2/$3` update_frequency, `$4/$5` summary_length,
 /// `$6/$7` email_notifications_enabled (flag, value); `$8` the versions `If-Match` allows
-/// (NULL: unconditional). Locks the row first and decides from its latest version.
+/// (NULL: unconditional); `$9` active only. Locks the row first and decides from its latest version.
 pub const UPDATE_PREFERENCES: &str = concat!(
     "WITH locked AS (
         SELECT p.id, ",
     version!("p"),
     " AS version
-        FROM user_preferences p WHERE p.user_id = $1
-        FOR UPDATE
+        FROM user_preferences p WHERE p.user_id = $1 AND (NOT $9::boolean OR EXISTS (
+            SELECT 1 FROM users u WHERE u.id = $1 AND u.is_active))
+        FOR UPDATE OF p
     ), updated AS (
         UPDATE user_preferences p SET
             update_frequency = CASE WHEN $2::boolean THEN $3::text ELSE p.update_frequency END,

@@ -4,8 +4,8 @@ use spin_sdk::pg::ParameterValue;
 
 use super::sql;
 use super::{
-    Change, NewUser, PreferenceChanges, Preferences, PreferencesVersion, UserChanges, UserVersion,
-    UserWithPreferences,
+    Change, NewUser, PreferenceChanges, Preferences, PreferencesVersion, Scope, UserChanges,
+    UserVersion, UserWithPreferences,
 };
 use crate::db::{Db, DbError, Record, Row, nullable};
 use crate::domain::{Email, UserId};
@@ -109,8 +109,12 @@ pub(crate) async fn insert(
 }
 
 /// A user with its preferences.
-pub async fn get(db: &impl Db, id: UserId) -> Result<Option<UserWithPreferences>, DbError> {
-    let rows = db.read(sql::GET, &[id.into()]).await?;
+pub async fn get(
+    db: &impl Db,
+    id: UserId,
+    scope: Scope,
+) -> Result<Option<UserWithPreferences>, DbError> {
+    let rows = db.read(sql::GET, &[id.into(), scope.into()]).await?;
     rows.first().map(UserWithPreferences::from_row).transpose()
 }
 
@@ -148,9 +152,10 @@ pub async fn update(
     id: UserId,
     changes: UserChanges,
     expected: Option<&[UserVersion]>,
+    scope: Scope,
 ) -> Result<Outcome<UserWithPreferences>, DbError> {
     if changes.is_empty() {
-        return Ok(match get(db, id).await? {
+        return Ok(match get(db, id, scope).await? {
             None => Outcome::NotFound,
             Some(user) if expected.is_some_and(|v| !v.contains(&user.version())) => Outcome::Stale,
             Some(user) => Outcome::Done(user),
@@ -177,6 +182,7 @@ pub async fn update(
     params.extend(required(is_active));
     params.push(versions(expected, |v| v.user_micros));
     params.push(versions(expected, |v| v.preferences_micros));
+    params.push(scope.into());
     let row = first(db.write(sql::UPDATE, &params).await?)?;
     if written(&row)? {
         return UserWithPreferences::from_row(&row).map(Outcome::Done);
@@ -193,11 +199,13 @@ pub async fn delete(
     db: &impl Db,
     id: UserId,
     expected: Option<&[UserVersion]>,
+    scope: Scope,
 ) -> Result<Outcome<()>, DbError> {
     let params = [
         id.into(),
         versions(expected, |v| v.user_micros),
         versions(expected, |v| v.preferences_micros),
+        scope.into(),
     ];
     let row = first(db.write(sql::DELETE, &params).await?)?;
     Ok(if row.get::<bool>("deleted")? {
@@ -213,8 +221,11 @@ pub async fn delete(
 pub async fn get_preferences(
     db: &impl Db,
     id: UserId,
+    scope: Scope,
 ) -> Result<Option<Record<Preferences>>, DbError> {
-    let rows = db.read(sql::GET_PREFERENCES, &[id.into()]).await?;
+    let rows = db
+        .read(sql::GET_PREFERENCES, &[id.into(), scope.into()])
+        .await?;
     rows.first()
         .map(|row| Record::from_row(row, "p_"))
         .transpose()
@@ -226,9 +237,10 @@ pub async fn update_preferences(
     id: UserId,
     changes: PreferenceChanges,
     expected: Option<&[PreferencesVersion]>,
+    scope: Scope,
 ) -> Result<Outcome<Record<Preferences>>, DbError> {
     if changes.is_empty() {
-        return Ok(match get_preferences(db, id).await? {
+        return Ok(match get_preferences(db, id, scope).await? {
             None => Outcome::NotFound,
             Some(p) if expected.is_some_and(|v| !v.contains(&PreferencesVersion::of(&p))) => {
                 Outcome::Stale
@@ -245,6 +257,7 @@ pub async fn update_preferences(
     ));
     params.extend(required(changes.email_notifications_enabled));
     params.push(versions(expected, |v| v.micros));
+    params.push(scope.into());
     let row = first(db.write(sql::UPDATE_PREFERENCES, &params).await?)?;
     if written(&row)? {
         return Record::from_row(&row, "p_").map(Outcome::Done);

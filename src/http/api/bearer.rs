@@ -1,0 +1,135 @@
+//! Who the caller is: `Authorization: Bearer <token>`, where the token is either the
+//! operator's `api_token` (compared in constant time) or a user's access token (a JWT,
+//! verified by [`crate::auth::token::AccessTokens`]).
+//!
+//! - an operator route with a valid user token: 403 (authenticated, not allowed);
+//! - a user route with the operator token, or any token that does not verify: 401;
+//! - a route whose kind of token is not configured: 503 (not configured), logged.
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::config::ApiConfig;
+use super::routes::Access;
+use crate::domain::UserId;
+use crate::http::ApiError;
+use crate::observability::log;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A public route: nobody was asked for.
+    Anonymous,
+    /// The operator (`api_token`).
+    Operator,
+    /// A user, by a verified access token.
+    User(UserId),
+}
+
+impl Caller {
+    /// The user, if a user called.
+    pub fn user(self) -> Option<UserId> {
+        match self {
+            Caller::User(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// The bearer token of the request, if it has one.
+fn presented(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+}
+
+/// Authenticates the request for a route of kind `access`.
+pub fn authorize(
+    headers: &HeaderMap,
+    access: Access,
+    config: &ApiConfig,
+    now: DateTime<Utc>,
+) -> Result<Caller, ApiError> {
+    match access {
+        Access::Public => Ok(Caller::Anonymous),
+        Access::Operator => {
+            let token = config.token().map_err(|reason| not_configured(reason))?;
+            if require_bearer(headers, token).is_ok() {
+                return Ok(Caller::Operator);
+            }
+            let user_token = config
+                .tokens
+                .as_ref()
+                .ok()
+                .zip(presented(headers))
+                .is_some_and(|(tokens, presented)| tokens.verify(presented, now).is_ok());
+            if user_token {
+                Err(ApiError::Forbidden(
+                    "this route is the operator's; a user's access token cannot use it",
+                ))
+            } else {
+                Err(ApiError::Unauthorized)
+            }
+        }
+        Access::User => {
+            let tokens = config.tokens.as_ref().map_err(|reason| not_configured(reason))?;
+            let token = presented(headers).ok_or(ApiError::Unauthorized)?;
+            match tokens.verify(token, now) {
+                Ok(verified) => Ok(Caller::User(verified.user_id)),
+                Err(error) => {
+                    log::info("access_token_refused", json!({ "reason": error.to_string() }));
+                    Err(ApiError::Unauthorized)
+                }
+            }
+        }
+    }
+}
+
+fn not_configured(reason: &'static str) -> ApiError {
+    log::error("api_not_configured", json!({ "reason": reason }));
+    ApiError::NotConfigured
+}
+
+/// Accepts the request only if it carries `Bearer <expected>`. An empty `expected` (no
+/// token configured) refuses everything. `expected` is used as given: the caller passes the
+/// trimmed, long-enough token from [`ApiConfig::token`].
+pub fn require_bearer(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    match presented(headers) {
+        Some(token)
+            if !expected.is_empty() && bool::from(token.as_bytes().ct_eq(expected.as_bytes())) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_token() {
+        assert!(require_bearer(&with("Bearer s3cret"), "s3cret").is_ok());
+        assert!(require_bearer(&with("bearer s3cret"), "s3cret").is_ok());
+        assert!(require_bearer(&with("Bearer s3cre"), "s3cret").is_err());
+        assert!(require_bearer(&with("Bearer s3cret2"), "s3cret").is_err());
+        assert!(require_bearer(&with("Basic s3cret"), "s3cret").is_err());
+        assert!(require_bearer(&HeaderMap::new(), "s3cret").is_err());
+        assert!(require_bearer(&with("Bearer "), "").is_err());
+    }
+}
