@@ -5,64 +5,27 @@
 //! The request and its timer are host futures created and awaited inside [`http_get`], by
 //! the request's own task; nothing is kept across requests.
 
-use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use http_body_util::BodyExt;
+pub use keemu::outbound::{HttpGot, Outbound, OutboundError};
 use spin_sdk::wasip3::http::types::ErrorCode;
 
-/// A response read whole: status, `Cache-Control` (when present and visible ASCII), body.
-/// `Debug` shows the body's length, not the body.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HttpGot {
-    /// The response status.
-    pub status: u16,
-    /// The `Cache-Control` header's value.
-    pub cache_control: Option<String>,
-    /// The whole body.
-    pub body: Vec<u8>,
-}
+/// Outbound HTTP for the core ([`keemu::outbound::Outbound`]).
+pub struct SpinOutbound;
 
-impl fmt::Debug for HttpGot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpGot")
-            .field("status", &self.status)
-            .field("cache_control", &self.cache_control)
-            .field("body_bytes", &self.body.len())
-            .finish()
+impl Outbound for SpinOutbound {
+    async fn get(
+        &self,
+        url: &str,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<HttpGot, OutboundError> {
+        http_get(url, timeout, max_bytes).await
     }
 }
-
-/// Why an outbound request gave no response. Shows no URL and no body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboundError {
-    /// The URL is not a valid absolute URL.
-    InvalidUrl,
-    /// The host refused it: not in `allowed_outbound_hosts`.
-    Denied,
-    /// No response (DNS, connection, TLS, protocol), or the body failed mid-way.
-    Failed,
-    /// No complete response within the timeout.
-    Timeout,
-    /// The body is larger than the limit.
-    TooLarge,
-}
-
-impl fmt::Display for OutboundError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::InvalidUrl => "outbound URL is invalid",
-            Self::Denied => "outbound host is not allowed",
-            Self::Failed => "outbound request failed",
-            Self::Timeout => "outbound request timed out",
-            Self::TooLarge => "outbound response body is too large",
-        })
-    }
-}
-
-impl std::error::Error for OutboundError {}
 
 /// `GET url`, its whole response (any status) within `timeout`, and a body of at most
 /// `max_bytes` (reading stops at the first byte beyond: [`OutboundError::TooLarge`]).
