@@ -8,7 +8,12 @@
 //! - [`http`]: request handling for the health and api components, and the one place where
 //!   errors become HTTP responses.
 //! - [`observability`]: structured JSON logs.
-//! - [`outbound`]: outbound HTTP as a trait the components implement (Google's keys).
+//! - [`outbound`]: outbound HTTP as a trait the components implement (Google's keys, source
+//!   pages and feeds).
+//! - [`net_guard`]: which URLs user input may make us fetch (no private networks), checked
+//!   before any request and on every redirect.
+//! - [`resolve`]: what people paste, resolved to the source to follow (YouTube handles,
+//!   blog pages' feeds).
 //!
 //! The Spin components (`components/`) and the native test adapter (`crates/pg-native`) plug a
 //! concrete [`db::Connector`] into this code.
@@ -18,8 +23,10 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod models;
+pub mod net_guard;
 pub mod observability;
 pub mod outbound;
+pub mod resolve;
 
 /// The version reported by every component: the Cargo package version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -16,6 +16,9 @@
 //! | [`Profession`] | trimmed, 1–100 chars, no control characters | string | text |
 //! | [`ProfilePicture`] | trimmed, ≤ 255 chars, starts `http://`/`https://` (any case), URL with a host, no backslash | string | text |
 //! | [`DateOfBirth`] | `YYYY-MM-DD`, from 1900-01-01 to today | `"YYYY-MM-DD"` | date |
+//! | [`SourceKind`] | `youtube_channel`, `subreddit`, `blog` | string | text |
+//! | [`SourceInput`] | what people paste to follow a source ([`source_url`]) | string | - |
+//! | [`DisplayName`] | a subscription's own name: trimmed, 1–100 chars, no control characters | string | text |
 //!
 //! Privacy: a rejected value never appears in a [`DomainError`] (its parts are `&'static str`
 //! constants), nor in a database decoding error. The `Debug` output of the personal-data types
@@ -30,6 +33,7 @@
 mod email;
 mod error;
 mod preferences;
+pub mod source_url;
 mod timezone;
 mod user_fields;
 mod user_id;
@@ -37,6 +41,9 @@ mod user_id;
 pub use email::Email;
 pub use error::DomainError;
 pub use preferences::{SummaryLength, UpdateFrequency};
+pub use source_url::{
+    DisplayName, Source, SourceInput, SourceKind, SubredditName, WebUrl, YoutubeChannelId,
+};
 pub use timezone::Timezone;
 pub use user_fields::{DateOfBirth, Profession, ProfilePicture, UserName};
 pub use user_id::UserId;

@@ -1,0 +1,563 @@
+//! Which URLs a user may make this service fetch: the check made before any request leaves,
+//! and a fetch that follows redirects with that check on every hop.
+//!
+//! Two layers keep user-supplied URLs (subscriptions, feed URLs, redirects) away from
+//! private networks:
+//!
+//! 1. **This module, before any network call**: [`check`] refuses a URL that is not
+//!    `http`/`https`, carries a user name or password, or whose host is
+//!    - a literal IP address that is not public: unspecified, loopback, private (RFC 1918),
+//!      shared/CGNAT (100.64.0.0/10), link-local (169.254.0.0/16, with cloud metadata
+//!      endpoints), IETF/documentation/benchmarking ranges, multicast, reserved, broadcast;
+//!      for IPv6: everything outside global unicast (`2000::/3`, so `::1`, `fc00::/7`
+//!      unique-local, `fe80::/10` link-local, `ff00::/8` multicast), the documentation and
+//!      special-purpose blocks inside it, and IPv4 addresses embedded in IPv6 (IPv4-mapped
+//!      `::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) by the IPv4 rules. The URL
+//!      parser has already turned decimal (`http://2130706433/`), octal (`0177.0.0.1`), hex
+//!      (`0x7f.1`) and short forms into the dotted address checked here;
+//!    - a name that is local by construction: `localhost` and `*.localhost`, names under
+//!      `.local`, `.internal` (`metadata.google.internal`), `.localdomain`, `.home.arpa`, and
+//!      any single-label name (`http://metadata/`), which only a local resolver can answer.
+//!
+//! 2. **At connection time, in the Spin runtime**: a public name can still resolve to a
+//!    private address (DNS rebinding, `127.0.0.1.nip.io`). That is refused by the runtime
+//!    config's `[outbound_networking] block_networks` (the addresses each connection
+//!    resolves to), which the deployment's `runtime-config.toml` sets; this module cannot see
+//!    resolved addresses, as Spin resolves names itself.
+//!
+//! [`NetPolicy::allow_loopback`] (the `outbound_allow_loopback` variable, for tests only)
+//! lets `127.0.0.0/8`, `::1` and the name `localhost` through, and nothing else: the
+//! end-to-end tests serve their fixture pages on loopback.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use url::{Host, Url};
+
+use crate::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
+
+/// What the check allows beyond public addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetPolicy {
+    /// Allow `127.0.0.0/8`, `::1` and `localhost` (tests only).
+    pub allow_loopback: bool,
+}
+
+/// Why a URL may not be fetched. Carries no part of the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not an absolute URL.
+    InvalidUrl,
+    /// Not `http` or `https`.
+    Scheme,
+    /// A user name or password in the URL.
+    Userinfo,
+    /// No host.
+    NoHost,
+    /// A literal IP address that is not public.
+    PrivateAddress,
+    /// A host name that only a local network can resolve.
+    LocalName,
+}
+
+impl Refusal {
+    /// What the client is told (field `url`).
+    #[must_use]
+    pub const fn message(self) -> &'static str {
+        match self {
+            Refusal::InvalidUrl => "is not a valid URL",
+            Refusal::Scheme => "must be an http or https URL",
+            Refusal::Userinfo => "must not contain a user name or password",
+            Refusal::NoHost => "must name a host",
+            Refusal::PrivateAddress => {
+                "points to a private, loopback or reserved network address, which is not fetched"
+            }
+            Refusal::LocalName => "points to a local host name, which is not fetched",
+        }
+    }
+
+    /// A stable name for logs.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Refusal::InvalidUrl => "invalid_url",
+            Refusal::Scheme => "scheme",
+            Refusal::Userinfo => "userinfo",
+            Refusal::NoHost => "no_host",
+            Refusal::PrivateAddress => "private_address",
+            Refusal::LocalName => "local_name",
+        }
+    }
+}
+
+/// Checks `url` under `policy`, without any network call.
+///
+/// # Errors
+///
+/// The [`Refusal`] saying why the URL may not be fetched.
+pub fn check(url: &Url, policy: NetPolicy) -> Result<(), Refusal> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Refusal::Scheme);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Refusal::Userinfo);
+    }
+    match url.host() {
+        None => Err(Refusal::NoHost),
+        Some(Host::Ipv4(ip)) => {
+            if is_public_ipv4(ip) || (policy.allow_loopback && ip.is_loopback()) {
+                Ok(())
+            } else {
+                Err(Refusal::PrivateAddress)
+            }
+        }
+        Some(Host::Ipv6(ip)) => {
+            if is_public_ipv6(ip) || (policy.allow_loopback && ip == Ipv6Addr::LOCALHOST) {
+                Ok(())
+            } else {
+                Err(Refusal::PrivateAddress)
+            }
+        }
+        Some(Host::Domain(name)) => check_name(name, policy),
+    }
+}
+
+/// Parses `url` and checks it (see [`check`]).
+///
+/// # Errors
+///
+/// [`Refusal::InvalidUrl`] if it does not parse, else as [`check`].
+pub fn check_str(url: &str, policy: NetPolicy) -> Result<Url, Refusal> {
+    let parsed = Url::parse(url).map_err(|_| Refusal::InvalidUrl)?;
+    check(&parsed, policy)?;
+    Ok(parsed)
+}
+
+/// Suffixes of names that only a local resolver answers.
+const LOCAL_SUFFIXES: &[&str] = &[
+    ".localhost",
+    ".local",
+    ".internal",
+    ".localdomain",
+    ".home.arpa",
+];
+
+fn check_name(name: &str, policy: NetPolicy) -> Result<(), Refusal> {
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(Refusal::NoHost);
+    }
+    if name == "localhost" {
+        return if policy.allow_loopback {
+            Ok(())
+        } else {
+            Err(Refusal::LocalName)
+        };
+    }
+    if !name.contains('.') || LOCAL_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        return Err(Refusal::LocalName);
+    }
+    Ok(())
+}
+
+/// Whether an IPv4 address is publicly routable (none of the special-purpose ranges of
+/// RFC 6890 and its updates that are not global).
+#[must_use]
+pub fn is_public_ipv4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    let special = a == 0                                  // "this network", 0.0.0.0/8
+        || a == 10                                        // private
+        || (a == 100 && (64..=127).contains(&b))          // shared address space (CGNAT)
+        || a == 127                                       // loopback
+        || (a == 169 && b == 254)                         // link-local (cloud metadata)
+        || (a == 172 && (16..=31).contains(&b))           // private
+        || (a == 192 && b == 0 && c == 0)                 // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)                 // TEST-NET-1
+        || (a == 192 && b == 88 && c == 99)               // 6to4 relay anycast
+        || (a == 192 && b == 168)                         // private
+        || (a == 198 && (b == 18 || b == 19))             // benchmarking
+        || (a == 198 && b == 51 && c == 100)              // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113)               // TEST-NET-3
+        || a >= 224; // multicast 224/4, reserved 240/4, broadcast
+    !special
+}
+
+/// Whether an IPv6 address is publicly routable: global unicast (`2000::/3`) outside the
+/// special-purpose blocks, or an embedded IPv4 address (mapped, NAT64, 6to4) that is public.
+#[must_use]
+pub fn is_public_ipv6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    // IPv4-mapped ::ffff:a.b.c.d and NAT64 64:ff9b::a.b.c.d: the IPv4 address decides.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_ipv4(v4);
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_public_ipv4(embedded_v4(s[6], s[7]));
+    }
+    if s[0] & 0xe000 != 0x2000 {
+        // Outside global unicast: ::, ::1, IPv4-compatible ::a.b.c.d, 64:ff9b:1::/48,
+        // 100::/64 discard, fc00::/7, fe80::/10, fec0::/10, ff00::/8, ...
+        return false;
+    }
+    if s[0] == 0x2002 {
+        // 6to4: the IPv4 address in bits 16..48.
+        return is_public_ipv4(embedded_v4(s[1], s[2]));
+    }
+    let special = (s[0] == 0x2001 && s[1] < 0x0200)   // IETF protocol assignments, Teredo
+        || (s[0] == 0x2001 && s[1] == 0x0db8)         // documentation
+        || s[0] == 0x3fff; // documentation (RFC 9637)
+    !special
+}
+
+fn embedded_v4(high: u16, low: u16) -> Ipv4Addr {
+    let [a, b] = high.to_be_bytes();
+    let [c, d] = low.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
+}
+
+// ------------------------------------------------------------------------------------------------
+
+/// Bounds of a [`fetch`]: all hops together within `timeout`, each body at most
+/// `max_bytes`, at most `max_redirects` redirects followed.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchLimits {
+    pub timeout: Duration,
+    pub max_bytes: usize,
+    pub max_redirects: usize,
+}
+
+/// A response and the URL it came from (after redirects).
+#[derive(Debug, Clone)]
+pub struct Landed {
+    pub url: Url,
+    pub response: Fetched,
+}
+
+/// Why a guarded fetch gave no final response. Carries no URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchError {
+    /// The URL, or a redirect's target, is refused by [`check`].
+    Refused(Refusal),
+    /// More redirects than allowed.
+    TooManyRedirects,
+    /// A redirect without a usable `Location`.
+    BadRedirect,
+    /// The request failed (no response, timeout, too large, denied by the host).
+    Outbound(OutboundError),
+}
+
+/// `GET url` with `headers`, following up to `limits.max_redirects` redirects (301, 302,
+/// 303, 307, 308; `Location` resolved against the current URL), each hop checked by
+/// [`check`] before it is sent. The final response may have any other status.
+///
+/// # Errors
+///
+/// [`FetchError`]: refused before sending, too many or broken redirects, or the outbound
+/// error of the hop that failed (the time left for a hop is what remains of
+/// `limits.timeout`).
+pub async fn fetch(
+    outbound: &impl Outbound,
+    policy: NetPolicy,
+    url: Url,
+    headers: &[(&'static str, String)],
+    limits: FetchLimits,
+) -> Result<Landed, FetchError> {
+    let started = Instant::now();
+    let mut url = url;
+    let mut redirects = 0;
+    loop {
+        check(&url, policy).map_err(FetchError::Refused)?;
+        let remaining = limits
+            .timeout
+            .checked_sub(started.elapsed())
+            .filter(|d| !d.is_zero())
+            .ok_or(FetchError::Outbound(OutboundError::Timeout))?;
+        let request = FetchRequest {
+            url: url.as_str(),
+            headers: headers.to_vec(),
+            timeout: remaining,
+            max_bytes: limits.max_bytes,
+        };
+        let response = outbound
+            .fetch(&request)
+            .await
+            .map_err(FetchError::Outbound)?;
+        if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+            return Ok(Landed { url, response });
+        }
+        if redirects >= limits.max_redirects {
+            return Err(FetchError::TooManyRedirects);
+        }
+        redirects += 1;
+        let location = response.header("location").ok_or(FetchError::BadRedirect)?;
+        let mut next = url
+            .join(location.trim())
+            .map_err(|_| FetchError::BadRedirect)?;
+        next.set_fragment(None);
+        url = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: NetPolicy = NetPolicy {
+        allow_loopback: false,
+    };
+    const LOOPBACK: NetPolicy = NetPolicy {
+        allow_loopback: true,
+    };
+
+    fn refusal(url: &str, policy: NetPolicy) -> Option<Refusal> {
+        check_str(url, policy).err()
+    }
+
+    #[test]
+    fn public_urls_pass() {
+        for url in [
+            "https://example.com/feed",
+            "http://blog.example.org:8080/x?y#z",
+            "https://8.8.8.8/",
+            "https://[2606:4700:4700::1111]/",
+            "https://[::ffff:8.8.8.8]/",
+            "https://[64:ff9b::808:808]/",
+            "https://[2002:808:808::1]/",
+            "https://www.youtube.com/@x",
+            "http://100.63.255.255/",
+            "http://100.128.0.1/",
+            "http://172.32.0.1/",
+            "http://192.169.0.1/",
+        ] {
+            assert_eq!(refusal(url, STRICT), None, "{url}");
+        }
+    }
+
+    #[test]
+    fn private_literal_addresses_are_refused() {
+        for url in [
+            "http://10.0.0.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://127.0.0.1:3000/",
+            "http://127.1.2.3/",
+            "http://0.0.0.0/",
+            "http://0.1.2.3/",
+            "http://100.64.0.1/",
+            "http://100.127.255.254/",
+            "http://172.16.0.1/",
+            "http://172.31.255.255/",
+            "http://192.168.1.1/",
+            "http://192.0.0.8/",
+            "http://192.0.2.1/",
+            "http://198.18.0.1/",
+            "http://198.51.100.7/",
+            "http://203.0.113.9/",
+            "http://224.0.0.1/",
+            "http://239.255.255.250/",
+            "http://240.0.0.1/",
+            "http://255.255.255.255/",
+            "http://[::]/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[64:ff9b:1::1]/",
+            "http://[2002:a00:1::]/",
+            "http://[fc00::1]/",
+            "http://[fd12:3456::1]/",
+            "http://[fe80::1]/",
+            "http://[fec0::1]/",
+            "http://[ff02::1]/",
+            "http://[100::1]/",
+            "http://[2001:db8::1]/",
+            "http://[2001::1]/",
+            "http://[3fff::1]/",
+            // Forms the URL parser normalises to dotted IPv4.
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://0177.0.0.1/",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "http://012.0.0.1/",
+            "http://0xA9.0xFE.0xA9.0xFE/",
+            "http://2852039166/",
+        ] {
+            assert_eq!(refusal(url, STRICT), Some(Refusal::PrivateAddress), "{url}");
+        }
+    }
+
+    #[test]
+    fn local_names_are_refused() {
+        for url in [
+            "http://localhost/",
+            "http://LOCALHOST:8080/",
+            "http://localhost./",
+            "http://api.localhost/",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://metadata/",
+            "http://printer.local/",
+            "http://router.home.arpa/",
+            "http://box.localdomain/",
+            "http://intranet/",
+        ] {
+            assert_eq!(refusal(url, STRICT), Some(Refusal::LocalName), "{url}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_userinfo_are_refused() {
+        assert_eq!(refusal("ftp://example.com/", STRICT), Some(Refusal::Scheme));
+        assert_eq!(refusal("file:///etc/passwd", STRICT), Some(Refusal::Scheme));
+        assert_eq!(
+            refusal("gopher://example.com/", STRICT),
+            Some(Refusal::Scheme)
+        );
+        assert_eq!(refusal("data:text/plain,hi", STRICT), Some(Refusal::Scheme));
+        assert_eq!(
+            refusal("https://user@example.com/", STRICT),
+            Some(Refusal::Userinfo)
+        );
+        assert_eq!(
+            refusal("https://:pw@example.com/", STRICT),
+            Some(Refusal::Userinfo)
+        );
+        assert_eq!(refusal("not a url", STRICT), Some(Refusal::InvalidUrl));
+    }
+
+    #[test]
+    fn allow_loopback_allows_loopback_only() {
+        for url in [
+            "http://127.0.0.1:3000/",
+            "http://127.5.6.7/",
+            "http://[::1]:8080/",
+            "http://localhost:1234/",
+        ] {
+            assert_eq!(refusal(url, LOOPBACK), None, "{url}");
+            assert!(refusal(url, STRICT).is_some(), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/",
+            "http://169.254.169.254/",
+            "http://0.0.0.0/",
+            "http://[::]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://api.localhost/",
+            "http://metadata.google.internal/",
+            "http://192.168.0.1/",
+        ] {
+            assert!(refusal(url, LOOPBACK).is_some(), "{url}");
+        }
+    }
+
+    /// Answers each URL from a list; panics on any other URL (so a refused URL that was
+    /// sent fails the test).
+    struct Script(Vec<(&'static str, u16, Option<&'static str>)>);
+
+    impl Outbound for Script {
+        async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+            let (_, status, location) = self
+                .0
+                .iter()
+                .find(|(url, _, _)| *url == request.url)
+                .unwrap_or_else(|| panic!("unexpected fetch of {}", request.url));
+            Ok(Fetched {
+                status: *status,
+                headers: location
+                    .iter()
+                    .map(|l| ("location".to_owned(), (*l).to_owned()))
+                    .collect(),
+                body: Vec::new(),
+            })
+        }
+    }
+
+    const LIMITS: FetchLimits = FetchLimits {
+        timeout: Duration::from_secs(5),
+        max_bytes: 1024,
+        max_redirects: 5,
+    };
+
+    fn run<T>(future: impl Future<Output = T>) -> T {
+        futures_util::FutureExt::now_or_never(future).expect("ready")
+    }
+
+    #[test]
+    fn redirects_are_followed_and_checked() {
+        let script = Script(vec![
+            ("https://a.example/", 301, Some("/b#frag")),
+            ("https://a.example/b", 302, Some("https://c.example/feed")),
+            ("https://c.example/feed", 200, None),
+        ]);
+        let url = Url::parse("https://a.example/").unwrap();
+        let landed = run(fetch(&script, STRICT, url, &[], LIMITS)).unwrap();
+        assert_eq!(landed.url.as_str(), "https://c.example/feed");
+        assert_eq!(landed.response.status, 200);
+
+        // A redirect to a private address is refused before it is sent (Script would panic).
+        let script = Script(vec![(
+            "https://a.example/",
+            302,
+            Some("http://169.254.169.254/latest/meta-data/"),
+        )]);
+        let url = Url::parse("https://a.example/").unwrap();
+        assert_eq!(
+            run(fetch(&script, STRICT, url, &[], LIMITS)).unwrap_err(),
+            FetchError::Refused(Refusal::PrivateAddress)
+        );
+
+        // The first URL is checked too.
+        let url = Url::parse("http://10.0.0.1/").unwrap();
+        assert_eq!(
+            run(fetch(&Script(vec![]), STRICT, url, &[], LIMITS)).unwrap_err(),
+            FetchError::Refused(Refusal::PrivateAddress)
+        );
+    }
+
+    #[test]
+    fn redirects_are_bounded() {
+        let script = Script(vec![
+            ("https://a.example/0", 302, Some("/1")),
+            ("https://a.example/1", 302, Some("/2")),
+            ("https://a.example/2", 302, Some("/3")),
+            ("https://a.example/3", 302, Some("/4")),
+            ("https://a.example/4", 302, Some("/5")),
+            ("https://a.example/5", 302, Some("/6")),
+            ("https://a.example/6", 200, None),
+        ]);
+        let url = Url::parse("https://a.example/0").unwrap();
+        assert_eq!(
+            run(fetch(&script, STRICT, url.clone(), &[], LIMITS)).unwrap_err(),
+            FetchError::TooManyRedirects
+        );
+        let six = FetchLimits {
+            max_redirects: 6,
+            ..LIMITS
+        };
+        assert_eq!(
+            run(fetch(&script, STRICT, url, &[], six))
+                .unwrap()
+                .url
+                .path(),
+            "/6"
+        );
+        let script = Script(vec![("https://a.example/", 301, None)]);
+        let url = Url::parse("https://a.example/").unwrap();
+        assert_eq!(
+            run(fetch(&script, STRICT, url, &[], LIMITS)).unwrap_err(),
+            FetchError::BadRedirect
+        );
+        // 304 is an answer, not a redirect.
+        let script = Script(vec![("https://a.example/", 304, None)]);
+        let url = Url::parse("https://a.example/").unwrap();
+        assert_eq!(
+            run(fetch(&script, STRICT, url, &[], LIMITS))
+                .unwrap()
+                .response
+                .status,
+            304
+        );
+    }
+}

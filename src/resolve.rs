@@ -1,0 +1,673 @@
+//! What people paste ([`SourceInput`]), resolved to the canonical [`Source`] to follow.
+//!
+//! - A YouTube channel id or a subreddit needs no network call.
+//! - A YouTube page (`/@handle`, `/c/name`, `/user/name`) is fetched from YouTube's origin
+//!   ([`ResolveSettings::youtube_origin`]) and read for the channel's id: the
+//!   `<link rel="canonical" href=".../channel/UC...">`, else `<meta itemprop="channelId"
+//!   content="UC...">` (or `identifier`), else `<meta property="og:url">`, else the page data's
+//!   `"externalId":"UC..."` or `"channelId":"UC..."`.
+//! - A web URL is fetched: a response that is a feed (an XML, RSS or Atom content type, or a
+//!   body that starts with `<rss`, `<feed` or `<rdf:RDF`) is the blog's feed; an HTML page
+//!   is read for `<link rel="alternate" type="application/rss+xml|application/atom+xml"
+//!   href=...>` (relative `href` resolved against the page, or its `<base href>`), the first
+//!   one is fetched and must be a feed. A blog's identifier is the feed's canonical URL
+//!   after redirects, so a page and its feed pasted separately are one source.
+//!
+//! Every fetch goes through [`net_guard::fetch`]: the URL and each redirect's target are
+//! checked before they are sent (no private networks), at most [`MAX_REDIRECTS`] redirects,
+//! [`TIMEOUT`] for all hops of one fetch, and bodies of at most [`MAX_PAGE_BYTES`]
+//! ([`MAX_YOUTUBE_PAGE_BYTES`] for YouTube's larger pages).
+//!
+//! Every failure is a [`ResolveError`], which the API answers with 422 and a message on the
+//! field `url`: from the user's side they all mean "no feed could be found at this address"
+//! (our own outages, such as the database, are 503 elsewhere).
+
+use std::time::Duration;
+
+use html5gum::{DefaultEmitter, Token, Tokenizer};
+use url::Url;
+
+use crate::domain::DomainError;
+use crate::domain::source_url::clean_title;
+use crate::domain::{Source, SourceInput, WebUrl, YoutubeChannelId};
+use crate::net_guard::{self, FetchError, FetchLimits, Landed, NetPolicy, Refusal};
+use crate::outbound::{Outbound, OutboundError};
+
+/// All hops of one fetch together.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// Redirects followed per fetch.
+pub const MAX_REDIRECTS: usize = 5;
+/// The largest page or feed read while resolving.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+/// The largest YouTube channel page read (they run to several hundred KB).
+pub const MAX_YOUTUBE_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Where resolution fetches from, and what it may reach.
+#[derive(Debug, Clone)]
+pub struct ResolveSettings {
+    pub policy: NetPolicy,
+    /// YouTube's origin (`https://www.youtube.com`); a local fixture server in tests.
+    pub youtube_origin: Url,
+}
+
+impl Default for ResolveSettings {
+    fn default() -> Self {
+        ResolveSettings {
+            policy: NetPolicy::default(),
+            youtube_origin: youtube_origin(),
+        }
+    }
+}
+
+/// `https://www.youtube.com/`.
+#[must_use]
+pub fn youtube_origin() -> Url {
+    Url::parse("https://www.youtube.com/").unwrap_or_else(|_| unreachable!("a valid URL"))
+}
+
+/// Why no source could be found. Carries no URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveError {
+    /// The input itself is invalid.
+    Invalid(DomainError),
+    /// The URL (or a redirect's target) may not be fetched.
+    Refused(Refusal),
+    /// No response in time, or none at all.
+    Unreachable,
+    /// The deployment does not allow fetching this origin (e.g. a port other than 80/443).
+    NotAllowed,
+    /// The page or feed is larger than allowed.
+    TooLarge,
+    /// Too many redirects, or a broken one.
+    BadRedirects,
+    /// The final response was not a success (the status is logged, not shown).
+    Status(u16),
+    /// A YouTube page without a channel id.
+    NoChannelId,
+    /// A web page without a feed link.
+    NoFeed,
+    /// The feed link (or the URL given as a feed) is not a feed.
+    NotAFeed,
+}
+
+impl ResolveError {
+    /// What the client is told on the field `url`.
+    #[must_use]
+    pub fn message(self) -> &'static str {
+        match self {
+            ResolveError::Invalid(error) => error.message(),
+            ResolveError::Refused(refusal) => refusal.message(),
+            ResolveError::Unreachable => "could not be reached (no answer in time)",
+            ResolveError::NotAllowed => {
+                "cannot be fetched by this service (only ports 80 and 443 are allowed)"
+            }
+            ResolveError::TooLarge => "is larger than this service reads",
+            ResolveError::BadRedirects => "redirects too many times, or to an invalid address",
+            ResolveError::Status(404 | 410) => "was not found (HTTP 404 or 410)",
+            ResolveError::Status(_) => "answered with an error instead of a page",
+            ResolveError::NoChannelId => "is a YouTube page without a channel",
+            ResolveError::NoFeed => "has no RSS or Atom feed (no <link rel=\"alternate\"> to one)",
+            ResolveError::NotAFeed => "does not lead to an RSS or Atom feed",
+        }
+    }
+
+    /// A stable name for logs.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            ResolveError::Invalid(_) => "invalid",
+            ResolveError::Refused(refusal) => refusal.as_str(),
+            ResolveError::Unreachable => "unreachable",
+            ResolveError::NotAllowed => "not_allowed",
+            ResolveError::TooLarge => "too_large",
+            ResolveError::BadRedirects => "bad_redirects",
+            ResolveError::Status(_) => "status",
+            ResolveError::NoChannelId => "no_channel_id",
+            ResolveError::NoFeed => "no_feed",
+            ResolveError::NotAFeed => "not_a_feed",
+        }
+    }
+}
+
+impl From<FetchError> for ResolveError {
+    fn from(error: FetchError) -> Self {
+        match error {
+            FetchError::Refused(refusal) => ResolveError::Refused(refusal),
+            FetchError::TooManyRedirects | FetchError::BadRedirect => ResolveError::BadRedirects,
+            FetchError::Outbound(OutboundError::TooLarge) => ResolveError::TooLarge,
+            FetchError::Outbound(OutboundError::Denied) => ResolveError::NotAllowed,
+            FetchError::Outbound(OutboundError::InvalidUrl) => {
+                ResolveError::Refused(Refusal::InvalidUrl)
+            }
+            FetchError::Outbound(OutboundError::Failed | OutboundError::Timeout) => {
+                ResolveError::Unreachable
+            }
+        }
+    }
+}
+
+/// Checks, without any network call, that resolving `input` would not fetch a refused URL
+/// (the first URL only; redirects are checked as they come).
+///
+/// # Errors
+///
+/// [`ResolveError::Refused`] with the reason.
+pub fn precheck(input: &SourceInput, settings: &ResolveSettings) -> Result<(), ResolveError> {
+    if let SourceInput::Web(url) = input {
+        net_guard::check(url.url(), settings.policy).map_err(ResolveError::Refused)?;
+    }
+    Ok(())
+}
+
+/// Resolves `input` to its canonical source, fetching what it needs through `outbound`.
+///
+/// # Errors
+///
+/// A [`ResolveError`] saying why no source was found.
+pub async fn resolve(
+    input: &SourceInput,
+    settings: &ResolveSettings,
+    outbound: &impl Outbound,
+) -> Result<Source, ResolveError> {
+    match input {
+        SourceInput::YoutubeChannel(id) => Ok(Source::youtube(id, None)),
+        SourceInput::Subreddit(name) => Ok(Source::subreddit(name)),
+        SourceInput::YoutubePage { path } => {
+            let url = settings
+                .youtube_origin
+                .join(path)
+                .map_err(|_| ResolveError::Refused(Refusal::InvalidUrl))?;
+            let landed = get(outbound, settings, url, MAX_YOUTUBE_PAGE_BYTES).await?;
+            let page = Page::scan(&landed.response.body);
+            let id = page
+                .channel_id()
+                .or_else(|| channel_id_in_data(&landed.response.body))
+                .ok_or(ResolveError::NoChannelId)?;
+            Ok(Source::youtube(&id, page.youtube_title()))
+        }
+        SourceInput::Web(url) => {
+            let landed = get(outbound, settings, url.url().clone(), MAX_PAGE_BYTES).await?;
+            if is_feed(&landed) {
+                let feed = canonical(landed.url)?;
+                return Ok(Source::blog(&feed, None, None));
+            }
+            let page = Page::scan(&landed.response.body);
+            let base = page
+                .base
+                .as_deref()
+                .and_then(|b| landed.url.join(b).ok())
+                .unwrap_or_else(|| landed.url.clone());
+            let href = page.feed_links.first().ok_or(ResolveError::NoFeed)?;
+            let feed_url = base.join(href.trim()).map_err(|_| ResolveError::NotAFeed)?;
+            let feed = get(outbound, settings, feed_url, MAX_PAGE_BYTES).await?;
+            if !is_feed(&feed) {
+                return Err(ResolveError::NotAFeed);
+            }
+            let site = canonical(landed.url)?;
+            let feed = canonical(feed.url)?;
+            Ok(Source::blog(&feed, Some(&site), page.title))
+        }
+    }
+}
+
+fn canonical(url: Url) -> Result<WebUrl, ResolveError> {
+    WebUrl::from_url(url).map_err(ResolveError::Invalid)
+}
+
+/// A guarded `GET` whose final answer must be a success.
+async fn get(
+    outbound: &impl Outbound,
+    settings: &ResolveSettings,
+    url: Url,
+    max_bytes: usize,
+) -> Result<Landed, ResolveError> {
+    let limits = FetchLimits {
+        timeout: TIMEOUT,
+        max_bytes,
+        max_redirects: MAX_REDIRECTS,
+    };
+    let headers = [(
+        "accept",
+        "text/html, application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+            .to_owned(),
+    )];
+    let landed = net_guard::fetch(outbound, settings.policy, url, &headers, limits).await?;
+    let status = landed.response.status;
+    if !(200..300).contains(&status) {
+        return Err(ResolveError::Status(status));
+    }
+    Ok(landed)
+}
+
+/// Whether a response is a feed: by its content type, else by how its body starts.
+fn is_feed(landed: &Landed) -> bool {
+    let media = landed
+        .response
+        .header("content-type")
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media == "text/html" || media == "application/xhtml+xml" {
+        return false;
+    }
+    let xml_type = media.ends_with("/xml") || media.ends_with("+xml");
+    let root = root_element(&landed.response.body);
+    let feed_root = matches!(root.as_deref(), Some("rss" | "feed" | "rdf:rdf"));
+    feed_root || (xml_type && media != "application/xml" && media != "text/xml")
+}
+
+/// The name of the first element of an XML document (lower case), skipping a byte-order
+/// mark, whitespace, the XML declaration, processing instructions, comments and a doctype.
+fn root_element(body: &[u8]) -> Option<String> {
+    let mut rest = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    loop {
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        rest = &rest[start..];
+        if rest.starts_with(b"<?") {
+            rest = &rest[find(rest, b"?>")? + 2..];
+        } else if rest.starts_with(b"<!--") {
+            rest = &rest[find(rest, b"-->")? + 3..];
+        } else if rest.starts_with(b"<!") {
+            rest = &rest[find(rest, b">")? + 1..];
+        } else if let Some(after) = rest.strip_prefix(b"<") {
+            let end = after
+                .iter()
+                .position(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'))
+                .unwrap_or(after.len());
+            return std::str::from_utf8(&after[..end])
+                .ok()
+                .map(str::to_ascii_lowercase);
+        } else {
+            return None;
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What an HTML page says about itself, read with a WHATWG tokenizer.
+#[derive(Debug, Default)]
+struct Page {
+    title: Option<String>,
+    og_title: Option<String>,
+    canonical: Option<String>,
+    og_url: Option<String>,
+    meta_channel_id: Option<String>,
+    base: Option<String>,
+    /// `href`s of `<link rel="alternate">` to RSS or Atom feeds, in document order.
+    feed_links: Vec<String>,
+}
+
+impl Page {
+    fn scan(body: &[u8]) -> Page {
+        let mut emitter = DefaultEmitter::default();
+        // Script, style and title contents are raw text, not markup.
+        emitter.naively_switch_states(true);
+        let mut page = Page::default();
+        let mut in_title = false;
+        let mut title = String::new();
+        for token in Tokenizer::new_with_emitter(body, emitter).flatten() {
+            match token {
+                Token::StartTag(tag) => {
+                    let attr = |name: &str| {
+                        tag.attributes
+                            .get(name.as_bytes())
+                            .map(|v| String::from_utf8_lossy(&v.value).into_owned())
+                    };
+                    match tag.name.as_slice() {
+                        b"title" if page.title.is_none() => in_title = true,
+                        b"base" if page.base.is_none() => page.base = attr("href"),
+                        b"link" => {
+                            let rel = attr("rel").unwrap_or_default().to_ascii_lowercase();
+                            let rels: Vec<&str> = rel.split_ascii_whitespace().collect();
+                            let href = attr("href").filter(|h| !h.trim().is_empty());
+                            if rels.contains(&"canonical") && page.canonical.is_none() {
+                                page.canonical = href.clone();
+                            }
+                            let kind = attr("type").unwrap_or_default().to_ascii_lowercase();
+                            let kind = kind.split(';').next().unwrap_or("").trim().to_owned();
+                            if rels.contains(&"alternate")
+                                && matches!(
+                                    kind.as_str(),
+                                    "application/rss+xml" | "application/atom+xml"
+                                )
+                                && let Some(href) = href
+                            {
+                                page.feed_links.push(href);
+                            }
+                        }
+                        b"meta" => {
+                            let content = attr("content");
+                            let itemprop = attr("itemprop").unwrap_or_default();
+                            let property = attr("property").unwrap_or_default();
+                            if matches!(itemprop.as_str(), "channelId" | "identifier")
+                                && page.meta_channel_id.is_none()
+                            {
+                                page.meta_channel_id = content;
+                            } else if property == "og:url" && page.og_url.is_none() {
+                                page.og_url = content;
+                            } else if property == "og:title" && page.og_title.is_none() {
+                                page.og_title = content;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Token::String(text) if in_title => {
+                    title.push_str(&String::from_utf8_lossy(&text.value));
+                }
+                Token::EndTag(tag) if in_title && tag.name.as_slice() == b"title" => {
+                    in_title = false;
+                    page.title = clean_title(std::mem::take(&mut title));
+                }
+                _ => {}
+            }
+        }
+        page
+    }
+
+    /// The channel id from the page's own metadata.
+    fn channel_id(&self) -> Option<YoutubeChannelId> {
+        let from_url = |url: &Option<String>| {
+            url.as_deref()
+                .and_then(|u| u.split("/channel/").nth(1))
+                .and_then(|rest| rest.split(['/', '?', '#']).next())
+                .and_then(|id| YoutubeChannelId::parse(id).ok())
+        };
+        from_url(&self.canonical)
+            .or_else(|| {
+                self.meta_channel_id
+                    .as_deref()
+                    .and_then(|id| YoutubeChannelId::parse(id.trim()).ok())
+            })
+            .or_else(|| from_url(&self.og_url))
+    }
+
+    /// The channel's name: `og:title`, else the page title without " - YouTube".
+    fn youtube_title(&self) -> Option<String> {
+        self.og_title.clone().or_else(|| {
+            self.title
+                .as_deref()
+                .map(|t| t.strip_suffix(" - YouTube").unwrap_or(t).to_owned())
+        })
+    }
+}
+
+/// `"externalId":"UC..."`, else `"channelId":"UC..."`, in the page's embedded data.
+fn channel_id_in_data(body: &[u8]) -> Option<YoutubeChannelId> {
+    for key in [&b"\"externalId\":\""[..], &b"\"channelId\":\""[..]] {
+        let mut rest = body;
+        while let Some(at) = find(rest, key) {
+            rest = &rest[at + key.len()..];
+            let candidate = rest.get(..24).and_then(|b| std::str::from_utf8(b).ok());
+            if let Some(id) = candidate.and_then(|c| YoutubeChannelId::parse(c).ok())
+                && rest.get(24) == Some(&b'"')
+            {
+                return Some(id);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SourceKind;
+    use crate::outbound::{FetchRequest, Fetched};
+    use std::cell::RefCell;
+
+    const ID: &str = "UCBa659QWEk1AI4Tg--mrJ2A";
+
+    /// Serves pages by URL; any other URL is a test failure (404 would hide it).
+    struct Pages {
+        pages: Vec<(String, u16, &'static str, String)>,
+        fetched: RefCell<Vec<String>>,
+    }
+
+    impl Pages {
+        fn new() -> Pages {
+            Pages {
+                pages: Vec::new(),
+                fetched: RefCell::new(Vec::new()),
+            }
+        }
+
+        fn page(mut self, url: &str, status: u16, content_type: &'static str, body: &str) -> Self {
+            self.pages
+                .push((url.to_owned(), status, content_type, body.to_owned()));
+            self
+        }
+    }
+
+    impl Outbound for Pages {
+        async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+            self.fetched.borrow_mut().push(request.url.to_owned());
+            let (_, status, content_type, body) = self
+                .pages
+                .iter()
+                .find(|(url, ..)| url == request.url)
+                .unwrap_or_else(|| panic!("unexpected fetch of {}", request.url));
+            let mut headers = vec![("content-type".to_owned(), (*content_type).to_owned())];
+            if (300..400).contains(status) {
+                headers.push(("location".to_owned(), body.clone()));
+            }
+            if body.len() > request.max_bytes {
+                return Err(OutboundError::TooLarge);
+            }
+            Ok(Fetched {
+                status: *status,
+                headers,
+                body: body.clone().into_bytes(),
+            })
+        }
+    }
+
+    fn run<T>(future: impl Future<Output = T>) -> T {
+        futures_util::FutureExt::now_or_never(future).expect("ready")
+    }
+
+    fn resolve_str(input: &str, pages: &Pages) -> Result<Source, ResolveError> {
+        let input = SourceInput::parse(input).map_err(ResolveError::Invalid)?;
+        run(resolve(&input, &ResolveSettings::default(), pages))
+    }
+
+    const RSS: &str = "<?xml version=\"1.0\"?>\n<!-- c --><rss version=\"2.0\"><channel><title>B</title></channel></rss>";
+    const ATOM: &str =
+        "\u{feff}<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>A</title></feed>";
+
+    #[test]
+    fn youtube_ids_and_subreddits_need_no_fetch() {
+        let pages = Pages::new();
+        let source = resolve_str(&format!("youtube.com/channel/{ID}"), &pages).unwrap();
+        assert_eq!(source.kind, SourceKind::YoutubeChannel);
+        assert_eq!(source.identifier, ID);
+        let source = resolve_str("r/Rust", &pages).unwrap();
+        assert_eq!(source.identifier, "rust");
+        assert!(pages.fetched.borrow().is_empty());
+    }
+
+    #[test]
+    fn handles_are_read_from_the_channel_page() {
+        let canonical = format!(
+            "<html><head><title>Some Channel - YouTube</title>\
+             <link rel=\"canonical\" href=\"https://www.youtube.com/channel/{ID}\">\
+             </head><body><script>var x = \"<link rel=canonical href=/channel/UCxxxxxxxxxxxxxxxxxxxxxx>\";</script></body></html>"
+        );
+        let pages = Pages::new().page(
+            "https://www.youtube.com/@some",
+            200,
+            "text/html",
+            &canonical,
+        );
+        let source = resolve_str("youtube.com/@some", &pages).unwrap();
+        assert_eq!(source.identifier, ID);
+        assert_eq!(source.title.as_deref(), Some("Some Channel"));
+
+        let meta = format!(
+            "<meta itemprop=\"channelId\" content=\"{ID}\"><meta property=\"og:title\" content=\"OG\">"
+        );
+        let pages = Pages::new().page("https://www.youtube.com/c/Name", 200, "text/html", &meta);
+        let source = resolve_str("youtube.com/c/Name", &pages).unwrap();
+        assert_eq!(
+            (source.identifier.as_str(), source.title.as_deref()),
+            (ID, Some("OG"))
+        );
+
+        let data = format!(
+            "<script>var ytInitialData = {{\"metadata\":{{\"externalId\":\"{ID}\"}}}};</script>"
+        );
+        let pages = Pages::new().page("https://www.youtube.com/@data", 200, "text/html", &data);
+        assert_eq!(
+            resolve_str("youtube.com/@data", &pages).unwrap().identifier,
+            ID
+        );
+
+        let pages = Pages::new().page(
+            "https://www.youtube.com/@none",
+            200,
+            "text/html",
+            "<p>nothing</p>",
+        );
+        assert_eq!(
+            resolve_str("youtube.com/@none", &pages),
+            Err(ResolveError::NoChannelId)
+        );
+        let pages = Pages::new().page("https://www.youtube.com/@gone", 404, "text/html", "");
+        assert_eq!(
+            resolve_str("youtube.com/@gone", &pages),
+            Err(ResolveError::Status(404))
+        );
+    }
+
+    #[test]
+    fn a_feed_url_is_the_feed() {
+        let pages = Pages::new()
+            .page(
+                "https://blog.example/feed",
+                301,
+                "text/plain",
+                "https://blog.example/feed.xml",
+            )
+            .page("https://blog.example/feed.xml", 200, "text/xml", RSS);
+        let source = resolve_str("HTTPS://Blog.Example/feed#x", &pages).unwrap();
+        assert_eq!(source.kind, SourceKind::Blog);
+        assert_eq!(source.identifier, "https://blog.example/feed.xml");
+        assert_eq!(source.site_url, None);
+        // By content type alone, and by root element with a generic type.
+        let pages = Pages::new().page(
+            "https://a.example/atom",
+            200,
+            "application/atom+xml",
+            "junk",
+        );
+        assert!(resolve_str("https://a.example/atom", &pages).is_ok());
+        let pages = Pages::new().page("https://a.example/x", 200, "application/octet-stream", ATOM);
+        assert!(resolve_str("https://a.example/x", &pages).is_ok());
+    }
+
+    #[test]
+    fn a_blog_page_leads_to_its_first_feed() {
+        let html = "<!doctype html><html><head><title>\n  My  Blog </title>\
+            <link rel=\"stylesheet\" href=\"/s.css\">\
+            <link rel=\"alternate\" type=\"text/html\" href=\"/other\">\
+            <LINK REL=\"Alternate\" TYPE=\"application/rss+xml\" HREF=\"feed.xml\">\
+            <link rel=\"alternate\" type=\"application/atom+xml\" href=\"/atom.xml\">\
+            </head></html>";
+        let pages = Pages::new()
+            .page(
+                "https://blog.example/posts/",
+                200,
+                "text/html; charset=utf-8",
+                html,
+            )
+            .page(
+                "https://blog.example/posts/feed.xml",
+                200,
+                "application/rss+xml",
+                RSS,
+            );
+        let source = resolve_str("blog.example/posts/", &pages).unwrap();
+        assert_eq!(source.identifier, "https://blog.example/posts/feed.xml");
+        assert_eq!(
+            source.site_url.as_deref(),
+            Some("https://blog.example/posts/")
+        );
+        assert_eq!(source.title.as_deref(), Some("My Blog"));
+        // The same blog pasted as its feed is the same source.
+        let direct = resolve_str("https://blog.example/posts/feed.xml", &pages).unwrap();
+        assert_eq!(direct.identifier, source.identifier);
+
+        // <base href> decides where a relative href points.
+        let html = "<base href=\"https://cdn.example/b/\"><link rel=alternate type=application/atom+xml href=a.xml>";
+        let pages = Pages::new()
+            .page("https://site.example/", 200, "text/html", html)
+            .page("https://cdn.example/b/a.xml", 200, "text/xml", ATOM);
+        assert_eq!(
+            resolve_str("site.example", &pages).unwrap().identifier,
+            "https://cdn.example/b/a.xml"
+        );
+    }
+
+    #[test]
+    fn pages_without_feeds_and_bad_feeds_are_refused() {
+        let pages = Pages::new().page(
+            "https://plain.example/",
+            200,
+            "text/html",
+            "<title>x</title>",
+        );
+        assert_eq!(
+            resolve_str("plain.example", &pages),
+            Err(ResolveError::NoFeed)
+        );
+        let html = "<link rel=alternate type=application/rss+xml href=/feed>";
+        let pages = Pages::new()
+            .page("https://p.example/", 200, "text/html", html)
+            .page(
+                "https://p.example/feed",
+                200,
+                "text/html",
+                "<html>not a feed</html>",
+            );
+        assert_eq!(
+            resolve_str("p.example", &pages),
+            Err(ResolveError::NotAFeed)
+        );
+        let pages = Pages::new().page("https://p.example/", 500, "text/html", "");
+        assert_eq!(
+            resolve_str("p.example", &pages),
+            Err(ResolveError::Status(500))
+        );
+        let big = "x".repeat(MAX_PAGE_BYTES + 1);
+        let pages = Pages::new().page("https://p.example/", 200, "text/html", &big);
+        assert_eq!(
+            resolve_str("p.example", &pages),
+            Err(ResolveError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn feed_links_to_private_networks_are_refused_unsent() {
+        let html = "<link rel=alternate type=application/rss+xml href=http://169.254.169.254/feed>";
+        let pages = Pages::new().page("https://evil.example/", 200, "text/html", html);
+        assert_eq!(
+            resolve_str("evil.example", &pages),
+            Err(ResolveError::Refused(Refusal::PrivateAddress))
+        );
+        assert_eq!(pages.fetched.borrow().len(), 1);
+        let input = SourceInput::parse("http://10.0.0.1/feed").unwrap();
+        assert_eq!(
+            precheck(&input, &ResolveSettings::default()),
+            Err(ResolveError::Refused(Refusal::PrivateAddress))
+        );
+        let pages = Pages::new();
+        assert_eq!(
+            resolve_str("http://localhost:8080/feed", &pages),
+            Err(ResolveError::Refused(Refusal::LocalName))
+        );
+        assert!(pages.fetched.borrow().is_empty());
+    }
+}
