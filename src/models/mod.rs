@@ -2,6 +2,9 @@
 //!
 //! - [`user`]: users and their digest preferences (`users`, `user_preferences`).
 //! - [`account`]: passwords, sign-in throttle, refresh-token sessions, Google identities.
+//! - [`source`]: sources people follow, their subscriptions, items and the feed
+//!   (`content_sources`, `user_subscriptions`, `content_items`).
 
 pub mod account;
+pub mod source;
 pub mod user;

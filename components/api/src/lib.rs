@@ -23,6 +23,8 @@ async fn variables() -> Variables {
         auth_audience: variable("auth_audience").await,
         google_client_id: variable("google_client_id").await,
         google_jwks_url: variable("google_jwks_url").await,
+        outbound_allow_loopback: variable("outbound_allow_loopback").await,
+        youtube_origin: variable("youtube_origin").await,
     }
 }
 

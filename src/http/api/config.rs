@@ -9,6 +9,8 @@
 //! | `auth_audience`    | `aud` of access tokens                                            |
 //! | `google_client_id` | the OAuth client id Google ID tokens must be issued to (`aud`)    |
 //! | `google_jwks_url`  | where Google's signing keys are published                         |
+//! | `outbound_allow_loopback` | `true`: subscribing may fetch from 127.0.0.0/8, `::1`, `localhost` (tests only; default `false`) |
+//! | `youtube_origin`   | where YouTube channel pages are fetched from (default `https://www.youtube.com`; a fixture server in tests) |
 //!
 //! A setting that is missing or invalid disables what needs it (503 "not configured" on those
 //! routes, logged once per request with a constant reason), never the rest of the API.
@@ -22,6 +24,8 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use crate::auth::google::{GoogleConfig, JwksCache};
 use crate::auth::token::{AccessTokens, JwtAlgorithm, TokenConfigError, TokenKey};
 use crate::models::account::ThrottlePolicy;
+use crate::net_guard::NetPolicy;
+use crate::resolve::ResolveSettings;
 
 /// The shortest `api_token` the component serves with (after trimming), in characters.
 pub const MIN_TOKEN_CHARS: usize = 16;
@@ -39,6 +43,8 @@ pub struct Variables {
     pub auth_audience: Option<String>,
     pub google_client_id: Option<String>,
     pub google_jwks_url: Option<String>,
+    pub outbound_allow_loopback: Option<String>,
+    pub youtube_origin: Option<String>,
 }
 
 impl fmt::Debug for Variables {
@@ -63,6 +69,8 @@ pub struct ApiConfig {
     /// Google's signing keys as last fetched: a per-instance cache (the configuration lives
     /// as long as the instance), kept while `Cache-Control: max-age` allows.
     pub google_keys: RefCell<Option<JwksCache>>,
+    /// How pasted source URLs are resolved: what may be fetched, and YouTube's origin.
+    pub sources: ResolveSettings,
 }
 
 impl ApiConfig {
@@ -74,6 +82,7 @@ impl ApiConfig {
             google: None,
             throttle: ThrottlePolicy::DEFAULT,
             google_keys: RefCell::new(None),
+            sources: ResolveSettings::default(),
         }
     }
 
@@ -88,7 +97,14 @@ impl ApiConfig {
             }),
             _ => None,
         };
+        config.sources = sources(vars);
         config
+    }
+
+    /// With these source resolution settings (tests).
+    pub fn with_sources(mut self, sources: ResolveSettings) -> ApiConfig {
+        self.sources = sources;
+        self
     }
 
     /// With access tokens configured (tests).
@@ -123,6 +139,7 @@ impl fmt::Debug for ApiConfig {
             .field("api_token", &"<redacted>")
             .field("tokens", &self.tokens)
             .field("google", &self.google)
+            .field("sources", &self.sources)
             .finish()
     }
 }
@@ -151,6 +168,21 @@ fn access_tokens(vars: &Variables) -> Result<AccessTokens, &'static str> {
         TokenConfigError::SigningKeyMissing => "auth_signing_kid is not among auth_keys",
         TokenConfigError::EmptyIssuerOrAudience => "auth_issuer or auth_audience is empty",
     })
+}
+
+/// `outbound_allow_loopback` is `true` only when it says so (any case, trimmed); a
+/// `youtube_origin` that is not an http(s) URL leaves the default.
+fn sources(vars: &Variables) -> ResolveSettings {
+    let allow_loopback =
+        non_empty(&vars.outbound_allow_loopback).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let youtube_origin = non_empty(&vars.youtube_origin)
+        .and_then(|v| url::Url::parse(v).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .unwrap_or_else(crate::resolve::youtube_origin);
+    ResolveSettings {
+        policy: NetPolicy { allow_loopback },
+        youtube_origin,
+    }
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
@@ -237,6 +269,38 @@ mod tests {
         // The first key signs when no signing kid is given.
         let config = ApiConfig::from_variables(&vars(&format!("a:{SECRET_A}"), None));
         assert!(config.tokens.is_ok());
+    }
+
+    #[test]
+    fn source_settings_default_to_strict() {
+        let config = ApiConfig::from_variables(&Variables::default());
+        assert!(!config.sources.policy.allow_loopback);
+        assert_eq!(
+            config.sources.youtube_origin.as_str(),
+            "https://www.youtube.com/"
+        );
+        let config = ApiConfig::from_variables(&Variables {
+            outbound_allow_loopback: Some(" TRUE\n".into()),
+            youtube_origin: Some("http://127.0.0.1:8081".into()),
+            ..Variables::default()
+        });
+        assert!(config.sources.policy.allow_loopback);
+        assert_eq!(
+            config.sources.youtube_origin.as_str(),
+            "http://127.0.0.1:8081/"
+        );
+        for value in ["false", "yes", "1", ""] {
+            let config = ApiConfig::from_variables(&Variables {
+                outbound_allow_loopback: Some(value.into()),
+                youtube_origin: Some("ftp://x".into()),
+                ..Variables::default()
+            });
+            assert!(!config.sources.policy.allow_loopback, "{value}");
+            assert_eq!(
+                config.sources.youtube_origin.as_str(),
+                "https://www.youtube.com/"
+            );
+        }
     }
 
     #[test]

@@ -8,10 +8,11 @@ use serde_json::{Map, Value};
 
 use crate::auth::Password;
 use crate::domain::{
-    DateOfBirth, DomainError, Email, Profession, ProfilePicture, SummaryLength, Timezone,
-    UpdateFrequency, UserId, UserName,
+    DateOfBirth, DisplayName, DomainError, Email, Profession, ProfilePicture, SourceInput,
+    SummaryLength, Timezone, UpdateFrequency, UserId, UserName,
 };
 use crate::http::{ApiError, FieldError};
+use crate::models::source::{ItemCursor, SubscriptionChanges, SubscriptionId};
 use crate::models::user::{Change, NewUser, PreferenceChanges, UserChanges};
 
 /// Fields a client may never write.
@@ -376,4 +377,114 @@ pub fn list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
         }
     }
     errors.finish(Some(parsed))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Subscriptions and feeds.
+
+/// The body of `POST /me/subscriptions`: `{"url": "..."}`, what the user pasted.
+pub fn new_subscription(body: &Map<String, Value>) -> Result<SourceInput, ApiError> {
+    let mut errors = Errors::default();
+    errors.unknown_fields(body, &["url"], &[]);
+    if !body.contains_key("url") {
+        errors.push("url", "is required");
+    }
+    let input = not_null_text(&mut errors, body, "url", SourceInput::parse);
+    errors.finish(input.ok().flatten())
+}
+
+/// The body of `PATCH /me/subscriptions/{id}` (JSON merge patch): `display_name` (null
+/// removes it), `notifications_enabled`, `is_active`.
+pub fn subscription_changes(body: &Map<String, Value>) -> Result<SubscriptionChanges, ApiError> {
+    let mut errors = Errors::default();
+    errors.unknown_fields(
+        body,
+        &["display_name", "notifications_enabled", "is_active"],
+        &[(
+            "url",
+            "cannot be changed: subscribe to the other source and delete this subscription",
+        )],
+    );
+    let display_name = nullable_text(&mut errors, body, "display_name", DisplayName::parse);
+    let notifications = not_null(&mut errors, body, "notifications_enabled", |e, v| {
+        boolean(e, "notifications_enabled", v)
+    });
+    let is_active = not_null(&mut errors, body, "is_active", |e, v| {
+        boolean(e, "is_active", v)
+    });
+    let changes = (|| {
+        Some(SubscriptionChanges {
+            display_name: display_name.ok()?,
+            notifications_enabled: notifications.ok()?,
+            is_active: is_active.ok()?,
+        })
+    })();
+    errors.finish(changes)
+}
+
+/// A page query: `limit` (1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]) and a cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageQuery<C> {
+    pub limit: u32,
+    pub cursor: Option<C>,
+}
+
+/// Parses `limit` and the cursor parameter `cursor_name` (read by `parse`, `message` when it
+/// fails); anything else, or a parameter given twice, is 422.
+fn page_query<C>(
+    query: Option<&str>,
+    cursor_name: &str,
+    parse: impl Fn(&str) -> Option<C>,
+    message: &str,
+) -> Result<PageQuery<C>, ApiError> {
+    let mut errors = Errors::default();
+    let mut seen: Vec<String> = Vec::new();
+    let mut parsed = PageQuery {
+        limit: DEFAULT_LIMIT,
+        cursor: None,
+    };
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if seen.contains(&key.to_string()) {
+            errors.push(&key, "must be given at most once");
+            continue;
+        }
+        seen.push(key.to_string());
+        if key == "limit" {
+            match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) && !value.starts_with('+') => {
+                    parsed.limit = n
+                }
+                _ => errors.push("limit", "must be a whole number from 1 to 100"),
+            }
+        } else if key == cursor_name {
+            match parse(&value) {
+                Some(cursor) => parsed.cursor = Some(cursor),
+                None => errors.push(cursor_name, message),
+            }
+        } else {
+            errors.push(&key, "is not a known query parameter");
+        }
+    }
+    errors.finish(Some(parsed))
+}
+
+/// The query of `GET /me/subscriptions`: `limit`, `after` (a subscription id).
+pub fn subscription_list_query(query: Option<&str>) -> Result<PageQuery<SubscriptionId>, ApiError> {
+    page_query(
+        query,
+        "after",
+        SubscriptionId::parse_path_segment,
+        "must be a subscription id (a positive whole number)",
+    )
+}
+
+/// The query of the item lists (`/me/feed`, `/me/subscriptions/{id}/items`): `limit`,
+/// `before` (the `next_cursor` of the previous page).
+pub fn item_query(query: Option<&str>) -> Result<PageQuery<ItemCursor>, ApiError> {
+    page_query(
+        query,
+        "before",
+        ItemCursor::decode,
+        "must be the next_cursor of a previous page",
+    )
 }

@@ -25,7 +25,7 @@ use crate::models::user::Scope;
 use crate::observability::log;
 
 /// 401 for a token whose account is gone or deactivated.
-const ACCOUNT_GONE: ApiError =
+pub(crate) const ACCOUNT_GONE: ApiError =
     ApiError::AuthFailed("the account of this access token is deleted or deactivated");
 
 fn gone(error: ApiError) -> ApiError {

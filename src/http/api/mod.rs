@@ -6,6 +6,8 @@
 //! - [`users`]: `/users...`, the operator's API.
 //! - [`auth`]: `/auth/...`: register, login, refresh, logout, Google sign-in.
 //! - [`me`]: `/me...`: the signed-in user's own account.
+//! - [`subscriptions`]: `/me/subscriptions...`: the sources the signed-in user follows.
+//! - [`feed`]: `/me/feed`: the items of those sources, newest first.
 //! - [`openapi`]: `/openapi.json`, the document built from the route table.
 //! - [`input`]: bodies and query strings parsed into model inputs.
 //! - [`etag`]: `ETag`, `If-Match`, `If-None-Match`.
@@ -16,10 +18,12 @@ pub mod auth;
 pub mod bearer;
 pub mod config;
 pub mod etag;
+pub mod feed;
 pub mod input;
 pub mod me;
 pub mod openapi;
 pub mod routes;
+pub mod subscriptions;
 pub mod users;
 
 use chrono::{DateTime, Utc};
@@ -38,7 +42,8 @@ use routes::Op;
 pub const PREFIX: &str = "/api/v1";
 
 /// Handles one request of the api component at `now` (UTC; dates of birth are bounded by
-/// its date, tokens are issued and checked against it). `outbound` fetches Google's keys.
+/// its date, tokens are issued and checked against it). `outbound` fetches Google's keys and
+/// the pages a subscription's URL needs resolving.
 pub async fn handle<D: Db>(
     request: &Request,
     config: &ApiConfig,
@@ -83,6 +88,7 @@ async fn route<D: Db>(
     let today = now.date_naive();
     let id = || users::user_id(params.first().copied().unwrap_or(""));
     let me = || caller.user().ok_or(ApiError::Unauthorized);
+    let sub = || subscriptions::subscription_id(params.first().copied().unwrap_or(""));
     match operation.op {
         Op::OpenApi => openapi::serve(request),
         Op::ListUsers => users::list(request, db).await,
@@ -105,5 +111,12 @@ async fn route<D: Db>(
         Op::GetMyPreferences => me::get_preferences(request, me()?, db).await,
         Op::UpdateMyPreferences => me::update_preferences(request, me()?, db).await,
         Op::ChangePassword => me::change_password(request, me()?, db).await,
+        Op::ListSubscriptions => subscriptions::list(request, me()?, db).await,
+        Op::Subscribe => subscriptions::subscribe(request, me()?, config, db, outbound).await,
+        Op::GetSubscription => subscriptions::get(request, me()?, sub()?, db).await,
+        Op::UpdateSubscription => subscriptions::update(request, me()?, sub()?, db).await,
+        Op::DeleteSubscription => subscriptions::delete(request, me()?, sub()?, db).await,
+        Op::ListSubscriptionItems => subscriptions::items(request, me()?, sub()?, db).await,
+        Op::GetFeed => feed::get(request, me()?, db).await,
     }
 }

@@ -40,6 +40,13 @@ pub enum Op {
     GetMyPreferences,
     UpdateMyPreferences,
     ChangePassword,
+    ListSubscriptions,
+    Subscribe,
+    GetSubscription,
+    UpdateSubscription,
+    DeleteSubscription,
+    ListSubscriptionItems,
+    GetFeed,
 }
 
 /// One documented response of an operation. `schema` names a schema of the document's
@@ -151,6 +158,9 @@ const OK_PREFERENCES: &[Reply] = &[
 const UPDATED_USER: &[Reply] = &[reply(200, "The updated user", USER)];
 const UPDATED_PREFERENCES: &[Reply] = &[reply(200, "The updated preferences", PREFERENCES)];
 const NO_CONTENT: &[Reply] = &[reply(204, "Done", None)];
+const SUBSCRIPTION: Option<&str> = Some("Subscription");
+const ITEMS_QUERY: &[(&str, &str)] = &[("limit", "Limit"), ("before", "ItemCursor")];
+
 const LIST_QUERY: &[(&str, &str)] = &[
     ("limit", "Limit"),
     ("after", "UserIdCursor"),
@@ -412,6 +422,107 @@ pub static ROUTES: &[Route] = &[
             query: &[],
             conditional: false,
             replies: NO_CONTENT,
+        }],
+    },
+    Route {
+        path: "/me/subscriptions",
+        access: Access::User,
+        operations: &[
+            Operation {
+                method: Method::GET,
+                op: Op::ListSubscriptions,
+                id: "listMySubscriptions",
+                summary: "The signed-in user's subscriptions by id ascending (keyset pages)",
+                request: None,
+                query: &[("limit", "Limit"), ("after", "SubscriptionIdCursor")],
+                conditional: false,
+                replies: &[reply(
+                    200,
+                    "A page of subscriptions",
+                    Some("SubscriptionPage"),
+                )],
+            },
+            Operation {
+                method: Method::POST,
+                op: Op::Subscribe,
+                id: "subscribe",
+                summary: "Follow a YouTube channel, subreddit or blog by a URL as pasted",
+                request: Some("NewSubscription"),
+                query: &[],
+                conditional: false,
+                replies: &[
+                    reply(
+                        200,
+                        "Already subscribed: the subscription (reactivated)",
+                        SUBSCRIPTION,
+                    ),
+                    reply(201, "The new subscription", SUBSCRIPTION),
+                ],
+            },
+        ],
+    },
+    Route {
+        path: "/me/subscriptions/{id}",
+        access: Access::User,
+        operations: &[
+            Operation {
+                method: Method::GET,
+                op: Op::GetSubscription,
+                id: "getMySubscription",
+                summary: "One of the signed-in user's subscriptions",
+                request: None,
+                query: &[],
+                conditional: false,
+                replies: &[reply(200, "The subscription", SUBSCRIPTION)],
+            },
+            Operation {
+                method: Method::PATCH,
+                op: Op::UpdateSubscription,
+                id: "updateMySubscription",
+                summary: "Change a subscription (JSON merge patch)",
+                request: Some("SubscriptionPatch"),
+                query: &[],
+                conditional: false,
+                replies: &[reply(200, "The updated subscription", SUBSCRIPTION)],
+            },
+            Operation {
+                method: Method::DELETE,
+                op: Op::DeleteSubscription,
+                id: "deleteMySubscription",
+                summary: "Stop following a source",
+                request: None,
+                query: &[],
+                conditional: false,
+                replies: NO_CONTENT,
+            },
+        ],
+    },
+    Route {
+        path: "/me/subscriptions/{id}/items",
+        access: Access::User,
+        operations: &[Operation {
+            method: Method::GET,
+            op: Op::ListSubscriptionItems,
+            id: "listMySubscriptionItems",
+            summary: "The items of a subscription's source, newest first (keyset pages)",
+            request: None,
+            query: ITEMS_QUERY,
+            conditional: false,
+            replies: &[reply(200, "A page of items", Some("ItemPage"))],
+        }],
+    },
+    Route {
+        path: "/me/feed",
+        access: Access::User,
+        operations: &[Operation {
+            method: Method::GET,
+            op: Op::GetFeed,
+            id: "getMyFeed",
+            summary: "Items of the signed-in user's active subscriptions, newest first",
+            request: None,
+            query: ITEMS_QUERY,
+            conditional: false,
+            replies: &[reply(200, "A page of the feed", Some("FeedPage"))],
         }],
     },
 ];

@@ -1,0 +1,168 @@
+//! `/api/v1/me/subscriptions` and below: the sources the signed-in user follows.
+//!
+//! | route                                   | methods                  |
+//! |-----------------------------------------|--------------------------|
+//! | `/api/v1/me/subscriptions`              | GET, HEAD, POST          |
+//! | `/api/v1/me/subscriptions/{id}`         | GET, HEAD, PATCH, DELETE |
+//! | `/api/v1/me/subscriptions/{id}/items`   | GET, HEAD                |
+//!
+//! `POST {"url": "..."}` takes what people paste ([`crate::domain::source_url`]), resolves it
+//! to a canonical source ([`crate::resolve`]: YouTube handles and blog pages are fetched,
+//! never from a private network, see [`crate::net_guard`]) and writes the source and the
+//! subscription in one statement: 201 with `Location` for a new subscription, 200 with the
+//! existing one (reactivated if it was inactive) when the user already follows the source.
+//!
+//! Statuses: a URL we cannot turn into a feed (invalid, refused, unreachable, not found, no
+//! feed, too large, too many redirects) is 422 with a message on the field `url`: the
+//! problem is with the address the user gave, and retrying the same request will not help.
+//! 503 is kept for our own outages (the database). Another user's subscription id is 404,
+//! like an id that does not exist. A token whose account is gone or deactivated gets 401 on
+//! the collection routes (as on `/me`), 404 on one subscription.
+//!
+//! Every request sends at most one SQL statement; subscribing sends it after the fetches.
+
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use super::config::ApiConfig;
+use super::input;
+use super::me::ACCOUNT_GONE;
+use crate::db::Db;
+use crate::domain::UserId;
+use crate::http::{
+    ApiError, FieldError, Request, Response, empty_response, json, serialized_response,
+};
+use crate::models::source::SubscriptionId;
+use crate::models::source::store;
+use crate::observability::log;
+use crate::outbound::Outbound;
+use crate::resolve::{self, ResolveError};
+
+const NO_SUCH_SUBSCRIPTION: &str = "no subscription with this id";
+
+/// An id that is not a positive 64-bit integer names no subscription: 404.
+pub fn subscription_id(segment: &str) -> Result<SubscriptionId, ApiError> {
+    SubscriptionId::parse_path_segment(segment).ok_or(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))
+}
+
+fn url_error(error: ResolveError) -> ApiError {
+    ApiError::Validation(vec![FieldError::new("url", error.message())])
+}
+
+/// `POST /me/subscriptions` {url}.
+pub async fn subscribe<D: Db>(
+    request: &Request,
+    me: UserId,
+    config: &ApiConfig,
+    db: &D,
+    outbound: &impl Outbound,
+) -> Result<Response, ApiError> {
+    let body = json::object(request)?;
+    let input = input::new_subscription(&body)?;
+    let settings = &config.sources;
+    let resolved = match resolve::precheck(&input, settings) {
+        Ok(()) => resolve::resolve(&input, settings, outbound).await,
+        Err(error) => Err(error),
+    };
+    let source = resolved.map_err(|error| {
+        let status = match error {
+            ResolveError::Status(status) => Some(status),
+            _ => None,
+        };
+        log::info(
+            "subscription_unresolved",
+            json!({ "user_id": me.to_string(), "reason": error.kind(), "status": status }),
+        );
+        url_error(error)
+    })?;
+    let subscribed = store::subscribe(db, me, &source)
+        .await?
+        .ok_or(ACCOUNT_GONE)?;
+    let subscription = &subscribed.subscription;
+    log::info(
+        "subscribed",
+        json!({
+            "user_id": me.to_string(),
+            "subscription_id": subscription.id.to_string(),
+            "source_id": subscription.source.id,
+            "kind": subscription.source.kind.as_str(),
+            "created": subscribed.created,
+        }),
+    );
+    let status = if subscribed.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = serialized_response(status, subscription)?;
+    let location = format!("{}/me/subscriptions/{}", super::PREFIX, subscription.id);
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// `GET /me/subscriptions?limit=&after=`.
+pub async fn list<D: Db>(request: &Request, me: UserId, db: &D) -> Result<Response, ApiError> {
+    let query = input::subscription_list_query(request.uri().query())?;
+    let page = store::list(db, me, query.cursor, query.limit)
+        .await?
+        .ok_or(ACCOUNT_GONE)?;
+    serialized_response(StatusCode::OK, &page)
+}
+
+/// `GET /me/subscriptions/{id}`.
+pub async fn get<D: Db>(
+    _request: &Request,
+    me: UserId,
+    id: SubscriptionId,
+    db: &D,
+) -> Result<Response, ApiError> {
+    let subscription = store::get(db, me, id)
+        .await?
+        .ok_or(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))?;
+    serialized_response(StatusCode::OK, &subscription)
+}
+
+/// `PATCH /me/subscriptions/{id}` (JSON merge patch).
+pub async fn update<D: Db>(
+    request: &Request,
+    me: UserId,
+    id: SubscriptionId,
+    db: &D,
+) -> Result<Response, ApiError> {
+    let body = json::object(request)?;
+    let changes = input::subscription_changes(&body)?;
+    let subscription = store::update(db, me, id, changes)
+        .await?
+        .ok_or(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))?;
+    serialized_response(StatusCode::OK, &subscription)
+}
+
+/// `DELETE /me/subscriptions/{id}`: 204.
+pub async fn delete<D: Db>(
+    _request: &Request,
+    me: UserId,
+    id: SubscriptionId,
+    db: &D,
+) -> Result<Response, ApiError> {
+    if store::delete(db, me, id).await? {
+        Ok(empty_response(StatusCode::NO_CONTENT))
+    } else {
+        Err(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))
+    }
+}
+
+/// `GET /me/subscriptions/{id}/items?limit=&before=`: the source's items, newest first.
+pub async fn items<D: Db>(
+    request: &Request,
+    me: UserId,
+    id: SubscriptionId,
+    db: &D,
+) -> Result<Response, ApiError> {
+    let query = input::item_query(request.uri().query())?;
+    let page = store::items(db, me, id, query.cursor, query.limit)
+        .await?
+        .ok_or(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))?;
+    serialized_response(StatusCode::OK, &page)
+}
