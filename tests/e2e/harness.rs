@@ -222,6 +222,11 @@ pub struct Spin {
 
 impl Spin {
     pub fn start(pg: &Postgres) -> Spin {
+        Spin::start_with(pg, &[])
+    }
+
+    /// `spin up` with more `--variable name=value` pairs.
+    pub fn start_with(pg: &Postgres, variables: &[(&str, String)]) -> Spin {
         let spin = spin_binary().expect(
             "the spin CLI (Spin 4) was not found: not on PATH, no $KEEMU_SPIN, and no \
              ../shared/spin/spin beside the repository (https://spinframework.dev/install)",
@@ -244,6 +249,11 @@ impl Spin {
             .args(["--variable", &format!("api_token={TOKEN}")])
             .args(["--variable", &format!("db_timeout_ms={DB_TIMEOUT_MS}")])
             .args(["--variable", "environment=e2e"])
+            .args(
+                variables
+                    .iter()
+                    .flat_map(|(name, value)| ["--variable".to_owned(), format!("{name}={value}")]),
+            )
             .stdin(Stdio::null())
             .stdout(output.try_clone().expect("spin output file"))
             .stderr(output)

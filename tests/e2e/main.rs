@@ -10,7 +10,10 @@
 //!   method of both components, 50 concurrent creates, and at the end a look at
 //!   `pg_stat_activity` for sessions left inside a transaction;
 //! - [`database_outage_and_recovery`]: its own pair, for stopping, freezing and restarting
-//!   the database under a running `spin up`.
+//!   the database under a running `spin up`;
+//! - [`sources_and_feed`]: its own pair and a fixture HTTP server on loopback (pages and
+//!   feeds), first with the loopback exception on (subscribing by every URL form, the feed),
+//!   then with it off (the fixture server is never requested).
 //!
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
@@ -19,9 +22,11 @@ mod checks;
 mod client;
 mod concurrency;
 mod expect;
+mod fixtures_server;
 mod harness;
 mod health;
 mod outage;
+mod sources;
 mod users;
 
 /// The component logs carry no secret and no personal data: not the token, not the database
@@ -86,4 +91,37 @@ fn database_outage_and_recovery() {
     outage::checks(&mut spin, &pg, &mut checks);
     logs_are_clean(&spin, &mut checks);
     checks.finish("database_outage_and_recovery", || spin.component_logs(30));
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn sources_and_feed() {
+    wasm_built();
+    let server = sources::fixtures();
+    let pg = Postgres::start();
+    let mut checks = checks::Checks::new();
+    {
+        let spin = Spin::start_with(&pg, &sources::variables(&server, true));
+        sources::checks(&spin, &pg, &server, &mut checks);
+        checks.run(
+            "after the sources checks: no session idle in transaction",
+            || {
+                assert_eq!(pg.idle_in_transaction(), "0");
+            },
+        );
+        logs_are_clean(&spin, &mut checks);
+        checks.run(
+            "sources: logs carry no access token or fixture page",
+            || {
+                let logs = spin.all_component_logs();
+                for secret in ["Bearer", "eyJ", sources::AUTH_KEYS, "Fixture"] {
+                    let line = logs.lines().find(|l| l.contains(secret));
+                    assert!(line.is_none(), "{secret:?} in a log line: {line:?}");
+                }
+            },
+        );
+    }
+    let spin = Spin::start_with(&pg, &sources::variables(&server, false));
+    sources::strict_checks(&spin, &server, &mut checks);
+    checks.finish("sources_and_feed", || spin.component_logs(30));
 }
