@@ -245,6 +245,11 @@ impl Spin {
             .args(["--variable", &format!("db_host=127.0.0.1:{}", pg.port)])
             .args(["--variable", &format!("api_token={TOKEN}")])
             .args(["--variable", &format!("auth_keys={AUTH_KEYS}")])
+            .args(
+                crate::google::spin_variables()
+                    .iter()
+                    .flat_map(|v| ["--variable", v.as_str()]),
+            )
             .args(["--variable", &format!("db_timeout_ms={DB_TIMEOUT_MS}")])
             .args(["--variable", "environment=e2e"])
             .stdin(Stdio::null())

@@ -19,6 +19,7 @@ mod checks;
 mod client;
 mod concurrency;
 mod expect;
+mod google;
 mod harness;
 mod health;
 mod outage;
@@ -68,6 +69,7 @@ fn every_route_on_one_server() {
     let mut checks = checks::Checks::new();
     health::checks(&spin, &mut checks);
     users::checks(&spin, &pg, &mut checks);
+    google::checks(&spin, &mut checks);
     concurrency::checks(&spin, &pg, &mut checks);
     checks.run("after everything: no session idle in transaction", || {
         assert_eq!(pg.idle_in_transaction(), "0");
