@@ -64,7 +64,9 @@ impl Pair {
         Tokens {
             access_token: self.access.as_str(),
             token_type: "Bearer",
-            expires_in: (self.access.expires_at() - self.now).num_seconds(),
+            // Whole seconds from the token's `iat` (`now` truncated, as `issue` does): a
+            // sub-second `now` would otherwise make it 899.
+            expires_in: self.access.expires_at().timestamp() - self.now.timestamp(),
             refresh_token: self.refresh.as_str(),
         }
     }
@@ -137,10 +139,9 @@ pub async fn register<D: Db>(
         tokens: pair.body(),
     };
     let mut response = token_response(StatusCode::CREATED, &body)?;
-    response.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_static("/api/v1/me"),
-    );
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/api/v1/me"));
     Ok(users::with_etag(
         response,
         super::etag::user_etag(user.version()),
