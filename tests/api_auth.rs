@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
 use common::Instance;
-use common::api::{AUTH_KEYS, Api, Reply, TOKEN, config};
+use common::api::{AUTH_KEYS, Api, NoOutbound, Reply, TOKEN, config};
 use http::Method;
 use keemu::auth::token::{AccessTokens, JwtAlgorithm, TokenKey, sha256_hex};
 use keemu::domain::UserId;
@@ -89,7 +89,7 @@ async fn send_at(
     now: DateTime<Utc>,
 ) -> Reply {
     let db = instance.request_db();
-    let response = api::handle(&request, config, &db, now).await;
+    let response = api::handle(&request, config, &db, &NoOutbound, now).await;
     Reply {
         status: response.status().as_u16(),
         response,

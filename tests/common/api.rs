@@ -39,6 +39,20 @@ impl Reply {
     }
 }
 
+/// Outbound HTTP that never reaches anything (every call fails).
+pub struct NoOutbound;
+
+impl keemu::outbound::Outbound for NoOutbound {
+    async fn get(
+        &self,
+        _url: &str,
+        _timeout: std::time::Duration,
+        _max_bytes: usize,
+    ) -> Result<keemu::outbound::HttpGot, keemu::outbound::OutboundError> {
+        Err(keemu::outbound::OutboundError::Failed)
+    }
+}
+
 /// Access-token signing keys of the tests: `kid:base64(32 bytes)`.
 pub const AUTH_KEYS: &str = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
 
@@ -85,7 +99,7 @@ pub fn request(
 pub async fn send_on(instance: &Instance, request: http::Request<bytes::Bytes>) -> Reply {
     let db = instance.request_db();
     let config = config();
-    let response = api::handle(&request, &config, &db, chrono::Utc::now()).await;
+    let response = api::handle(&request, &config, &db, &NoOutbound, chrono::Utc::now()).await;
     Reply {
         status: response.status().as_u16(),
         response,

@@ -442,7 +442,10 @@ mod tests {
         assert_eq!(route.allow(), "POST");
         assert!(route.operation(&Method::GET).is_none());
         let (route, _) = find("/me").expect("route");
-        assert_eq!(route.operation(&Method::HEAD).map(|o| o.op), Some(Op::GetMe));
+        assert_eq!(
+            route.operation(&Method::HEAD).map(|o| o.op),
+            Some(Op::GetMe)
+        );
     }
 
     #[test]

@@ -1,0 +1,75 @@
+//! Outbound HTTP through Spin's `wasi:http` client (`spin_sdk::http`), bounded in time and
+//! in body size. The destination must be in the component's `allowed_outbound_hosts`
+//! (otherwise [`OutboundError::Denied`]).
+//!
+//! The request and its timer are host futures created and awaited inside [`http_get`], by
+//! the request's own task; nothing is kept across requests.
+
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
+use http_body_util::BodyExt;
+pub use keemu::outbound::{HttpGot, Outbound, OutboundError};
+use spin_sdk::wasip3::http::types::ErrorCode;
+
+/// Outbound HTTP for the core ([`keemu::outbound::Outbound`]).
+pub struct SpinOutbound;
+
+impl Outbound for SpinOutbound {
+    async fn get(
+        &self,
+        url: &str,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<HttpGot, OutboundError> {
+        http_get(url, timeout, max_bytes).await
+    }
+}
+
+/// `GET url`, its whole response (any status) within `timeout`, and a body of at most
+/// `max_bytes` (reading stops at the first byte beyond: [`OutboundError::TooLarge`]).
+pub async fn http_get(
+    url: &str,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<HttpGot, OutboundError> {
+    let work = pin!(get(url, max_bytes));
+    let timer = pin!(spin_sdk::time::sleep(timeout));
+    match select(work, timer).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(OutboundError::Timeout),
+    }
+}
+
+async fn get(url: &str, max_bytes: usize) -> Result<HttpGot, OutboundError> {
+    let response = spin_sdk::http::get(url)
+        .await
+        .map_err(|error| match error {
+            ErrorCode::HttpRequestUriInvalid => OutboundError::InvalidUrl,
+            ErrorCode::HttpRequestDenied => OutboundError::Denied,
+            _ => OutboundError::Failed,
+        })?;
+    let status = response.status().as_u16();
+    let cache_control = response
+        .headers()
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let mut body = response.into_body();
+    let mut buffer = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| OutboundError::Failed)?;
+        if let Ok(data) = frame.into_data() {
+            if data.len() > max_bytes - buffer.len() {
+                return Err(OutboundError::TooLarge);
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(HttpGot {
+        status,
+        cache_control,
+        body: buffer,
+    })
+}
