@@ -56,13 +56,74 @@ impl fmt::Display for OutboundError {
 
 impl std::error::Error for OutboundError {}
 
-/// `GET` of a URL: its whole response (any status) within `timeout`, with a body of at most
-/// `max_bytes`.
+/// A `GET` to send: the URL, extra request headers (e.g. `If-None-Match`), and the bounds
+/// on time and body size. Redirects are not followed: a 3xx comes back as it is, with its
+/// `Location` header, for the caller to follow (or not) within its own bounds.
+#[derive(Debug, Clone)]
+pub struct FetchRequest<'a> {
+    pub url: &'a str,
+    pub headers: Vec<(&'static str, String)>,
+    pub timeout: Duration,
+    pub max_bytes: usize,
+}
+
+/// A response read whole: status, headers (names in lower case) and body. `Debug` shows
+/// the body's length, not the body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    /// The first value of header `name` (lower case), if present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fetched")
+            .field("status", &self.status)
+            .field("headers", &self.headers.len())
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// Outbound HTTP `GET`.
 pub trait Outbound {
+    /// Sends `request` and reads the whole response (any status) within its bounds.
+    fn fetch(
+        &self,
+        request: &FetchRequest<'_>,
+    ) -> impl Future<Output = Result<Fetched, OutboundError>>;
+
+    /// `GET url` with no extra headers: status, `Cache-Control` and body.
     fn get(
         &self,
         url: &str,
         timeout: Duration,
         max_bytes: usize,
-    ) -> impl Future<Output = Result<HttpGot, OutboundError>>;
+    ) -> impl Future<Output = Result<HttpGot, OutboundError>> {
+        let request = FetchRequest {
+            url,
+            headers: Vec::new(),
+            timeout,
+            max_bytes,
+        };
+        async move {
+            let fetched = self.fetch(&request).await?;
+            Ok(HttpGot {
+                status: fetched.status,
+                cache_control: fetched.header("cache-control").map(str::to_owned),
+                body: fetched.body,
+            })
+        }
+    }
 }

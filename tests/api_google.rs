@@ -5,7 +5,6 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::api::{AUTH_KEYS, TOKEN};
@@ -15,7 +14,7 @@ use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{AlgorithmExt, Claims, Header};
 use keemu::auth::google::GoogleConfig;
 use keemu::http::api::{self, ApiConfig, Variables};
-use keemu::outbound::{HttpGot, Outbound, OutboundError};
+use keemu::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
 use serde_json::{Value, json};
 
 const JWKS: &str = include_str!("fixtures/google/jwks.json");
@@ -42,21 +41,23 @@ impl FakeGoogle {
 }
 
 impl Outbound for FakeGoogle {
-    async fn get(
-        &self,
-        url: &str,
-        _timeout: Duration,
-        max_bytes: usize,
-    ) -> Result<HttpGot, OutboundError> {
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+        let (url, max_bytes) = (request.url, request.max_bytes);
         assert_eq!(url, JWKS_URL);
         self.fetches.set(self.fetches.get() + 1);
         if self.fail.get() {
             return Err(OutboundError::Timeout);
         }
         assert!(JWKS.len() <= max_bytes);
-        Ok(HttpGot {
+        let headers = self
+            .cache_control
+            .borrow()
+            .iter()
+            .map(|v| ("cache-control".to_owned(), v.clone()))
+            .collect();
+        Ok(Fetched {
             status: 200,
-            cache_control: self.cache_control.borrow().clone(),
+            headers,
             body: JWKS.as_bytes().to_vec(),
         })
     }

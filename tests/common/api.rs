@@ -43,12 +43,10 @@ impl Reply {
 pub struct NoOutbound;
 
 impl keemu::outbound::Outbound for NoOutbound {
-    async fn get(
+    async fn fetch(
         &self,
-        _url: &str,
-        _timeout: std::time::Duration,
-        _max_bytes: usize,
-    ) -> Result<keemu::outbound::HttpGot, keemu::outbound::OutboundError> {
+        _request: &keemu::outbound::FetchRequest<'_>,
+    ) -> Result<keemu::outbound::Fetched, keemu::outbound::OutboundError> {
         Err(keemu::outbound::OutboundError::Failed)
     }
 }

@@ -10,20 +10,20 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use http_body_util::BodyExt;
-pub use keemu::outbound::{HttpGot, Outbound, OutboundError};
+pub use keemu::outbound::{FetchRequest, Fetched, HttpGot, Outbound, OutboundError};
 use spin_sdk::wasip3::http::types::ErrorCode;
 
 /// Outbound HTTP for the core ([`keemu::outbound::Outbound`]).
 pub struct SpinOutbound;
 
 impl Outbound for SpinOutbound {
-    async fn get(
-        &self,
-        url: &str,
-        timeout: Duration,
-        max_bytes: usize,
-    ) -> Result<HttpGot, OutboundError> {
-        http_get(url, timeout, max_bytes).await
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+        let work = pin!(send(request));
+        let timer = pin!(spin_sdk::time::sleep(request.timeout));
+        match select(work, timer).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(OutboundError::Timeout),
+        }
     }
 }
 
@@ -34,16 +34,18 @@ pub async fn http_get(
     timeout: Duration,
     max_bytes: usize,
 ) -> Result<HttpGot, OutboundError> {
-    let work = pin!(get(url, max_bytes));
-    let timer = pin!(spin_sdk::time::sleep(timeout));
-    match select(work, timer).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => Err(OutboundError::Timeout),
-    }
+    SpinOutbound.get(url, timeout, max_bytes).await
 }
 
-async fn get(url: &str, max_bytes: usize) -> Result<HttpGot, OutboundError> {
-    let response = spin_sdk::http::get(url)
+async fn send(request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+    let mut builder = http::Request::get(request.url);
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    let outgoing = builder
+        .body(spin_sdk::http::EmptyBody::new())
+        .map_err(|_| OutboundError::InvalidUrl)?;
+    let response = spin_sdk::http::send(outgoing)
         .await
         .map_err(|error| match error {
             ErrorCode::HttpRequestUriInvalid => OutboundError::InvalidUrl,
@@ -51,25 +53,30 @@ async fn get(url: &str, max_bytes: usize) -> Result<HttpGot, OutboundError> {
             _ => OutboundError::Failed,
         })?;
     let status = response.status().as_u16();
-    let cache_control = response
+    let headers = response
         .headers()
-        .get(http::header::CACHE_CONTROL)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
     let mut body = response.into_body();
     let mut buffer = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| OutboundError::Failed)?;
         if let Ok(data) = frame.into_data() {
-            if data.len() > max_bytes - buffer.len() {
+            if data.len() > request.max_bytes - buffer.len() {
                 return Err(OutboundError::TooLarge);
             }
             buffer.extend_from_slice(&data);
         }
     }
-    Ok(HttpGot {
+    Ok(Fetched {
         status,
-        cache_control,
+        headers,
         body: buffer,
     })
 }
