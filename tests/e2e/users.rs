@@ -114,13 +114,15 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
     checks.run(
         "api: 401 with WWW-Authenticate without the right bearer token",
         || {
-            let tries: [(&str, &str, Option<&str>); 6] = [
+            let tries: [(&str, &str, Option<&str>); 7] = [
                 ("GET", USERS, None),
                 ("GET", USERS, Some("Bearer wrong-token")),
                 ("GET", USERS, Some("Bearer")),
                 ("POST", USERS, Some("Basic ZTJlOnRva2Vu")),
                 ("GET", "/api/v1/users/1", Some("Bearer e2e-token-012345678")),
                 ("DELETE", "/api/v1/users/1", None),
+                // The operator's token is not a user's access token.
+                ("GET", "/api/v1/me", Some("Bearer e2e-token-0123456789")),
             ];
             for (method, path, authorization) in tries {
                 let r = spin.send(
