@@ -138,6 +138,9 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
                     r.describe()
                 );
             }
+            // The route table is read before any token: an unknown route is 404 for everyone.
+            let r = spin.send(&Request::get("/api/v1/nothing-here").authorization(None));
+            expect::problem(&r, 404);
         },
     );
 
