@@ -21,6 +21,9 @@ mod concurrency;
 mod expect;
 mod harness;
 mod health;
+#[allow(dead_code)]
+#[path = "../common/openapi.rs"]
+mod openapi;
 mod outage;
 mod users;
 

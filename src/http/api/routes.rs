@@ -169,8 +169,11 @@ pub static ROUTES: &[Route] = &[
             summary: "This document (OpenAPI 3.1)",
             request: None,
             query: &[],
-            conditional: false,
-            replies: &[reply(200, "The OpenAPI document", Some("OpenApiDocument"))],
+            conditional: true,
+            replies: &[
+                reply(200, "The OpenAPI document", Some("OpenApiDocument")),
+                reply(304, "Not modified (If-None-Match)", None),
+            ],
         }],
     },
     Route {
@@ -442,7 +445,10 @@ mod tests {
         assert_eq!(route.allow(), "POST");
         assert!(route.operation(&Method::GET).is_none());
         let (route, _) = find("/me").expect("route");
-        assert_eq!(route.operation(&Method::HEAD).map(|o| o.op), Some(Op::GetMe));
+        assert_eq!(
+            route.operation(&Method::HEAD).map(|o| o.op),
+            Some(Op::GetMe)
+        );
     }
 
     #[test]
