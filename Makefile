@@ -17,6 +17,8 @@ COMPONENTS  := keemu-health keemu-api
 WASMS       := $(WASM_DIR)/keemu_health.wasm $(WASM_DIR)/keemu_api.wasm
 LISTEN      ?= 127.0.0.1:3000
 DEV_API_TOKEN := dev-token-change-me
+# Development-only access-token key (kid "dev"): public, so never use it anywhere else.
+DEV_AUTH_KEYS := dev:ZGV2ZWxvcG1lbnQtb25seS1rZXktMzItYnl0ZXMtbG9uZw
 
 CARGO_WASM_BUILD := cargo build --target $(WASM_TARGET) --release $(addprefix -p ,$(COMPONENTS))
 MIGRATE          := cargo run -q -p keemu-pg-native --bin keemu-migrate
@@ -85,6 +87,10 @@ up: wasm-target ## Local DB (unless DATABASE_URL is set), migrations, wasm build
 	else \
 	  echo "make up: WARNING: KEEMU_API_TOKEN is not set; using the development token '$(DEV_API_TOKEN)'" >&2; \
 	  token_args=(--variable "api_token=$(DEV_API_TOKEN)"); \
+	fi; \
+	if [ -z "$${KEEMU_AUTH_KEYS:-}" ] && ! { [ -f .env ] && grep -Eq '^[[:space:]]*(export[[:space:]]+)?KEEMU_AUTH_KEYS=' .env; }; then \
+	  echo "make up: WARNING: KEEMU_AUTH_KEYS is not set; signing access tokens with the development key 'dev'" >&2; \
+	  token_args+=(--variable "auth_keys=$(DEV_AUTH_KEYS)"); \
 	fi; \
 	echo "make up: spin up on http://$(LISTEN) (database $$db_host)"; \
 	exec '$(SPIN)' up --listen $(LISTEN) --runtime-config-file runtime-config.toml \

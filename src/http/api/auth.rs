@@ -64,7 +64,8 @@ impl Pair {
         Tokens {
             access_token: self.access.as_str(),
             token_type: "Bearer",
-            expires_in: (self.access.expires_at() - self.now).num_seconds(),
+            // `exp` - `iat`, both whole seconds (`iat` is `now` truncated).
+            expires_in: self.access.expires_at().timestamp() - self.now.timestamp(),
             refresh_token: self.refresh.as_str(),
         }
     }
