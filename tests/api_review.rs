@@ -276,7 +276,9 @@ async fn a_missing_or_short_token_refuses_every_request_with_503() {
             }
         }
         // The route table is read before any token: an unknown route is 404 for everyone.
-        let response = api.send_raw("GET", "/api/v1/nowhere", bearer, None).await;
+        let response = api
+            .send_raw("GET", "/api/v1/nowhere", bearer, None)
+            .await;
         assert_problem(&response, 404);
         assert_eq!(api.users().await, 0, "{configured:?}");
     }

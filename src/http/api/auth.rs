@@ -138,9 +138,10 @@ pub async fn register<D: Db>(
         tokens: pair.body(),
     };
     let mut response = token_response(StatusCode::CREATED, &body)?;
-    response
-        .headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static("/api/v1/me"));
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_static("/api/v1/me"),
+    );
     Ok(users::with_etag(
         response,
         super::etag::user_etag(user.version()),

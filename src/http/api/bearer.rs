@@ -79,18 +79,12 @@ pub fn authorize(
             }
         }
         Access::User => {
-            let tokens = config
-                .tokens
-                .as_ref()
-                .map_err(|reason| not_configured(reason))?;
+            let tokens = config.tokens.as_ref().map_err(|reason| not_configured(reason))?;
             let token = presented(headers).ok_or(ApiError::Unauthorized)?;
             match tokens.verify(token, now) {
                 Ok(verified) => Ok(Caller::User(verified.user_id)),
                 Err(error) => {
-                    log::info(
-                        "access_token_refused",
-                        json!({ "reason": error.to_string() }),
-                    );
+                    log::info("access_token_refused", json!({ "reason": error.to_string() }));
                     Err(ApiError::Unauthorized)
                 }
             }

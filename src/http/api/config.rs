@@ -18,8 +18,8 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
-use crate::auth::google::GoogleConfig;
 use crate::auth::token::{AccessTokens, JwtAlgorithm, TokenConfigError, TokenKey};
+use crate::auth::google::GoogleConfig;
 use crate::models::account::ThrottlePolicy;
 
 /// The shortest `api_token` the component serves with (after trimming), in characters.
@@ -225,10 +225,7 @@ mod tests {
         let config = ApiConfig::from_variables(&vars(&both, Some("new")));
         assert!(config.tokens.is_ok(), "{:?}", config.tokens);
         let debug = format!("{config:?}");
-        assert!(
-            !debug.contains(SECRET_A) && !debug.contains(SECRET_B),
-            "{debug}"
-        );
+        assert!(!debug.contains(SECRET_A) && !debug.contains(SECRET_B), "{debug}");
         // The first key signs when no signing kid is given.
         let config = ApiConfig::from_variables(&vars(&format!("a:{SECRET_A}"), None));
         assert!(config.tokens.is_ok());
@@ -239,17 +236,9 @@ mod tests {
         let cases = [
             ("", None, "auth_keys is not set"),
             ("a", None, "auth_keys entries must be kid:base64-secret"),
-            (
-                "a:c2hvcnQ",
-                None,
-                "an auth_keys secret is shorter than 32 bytes",
-            ),
+            ("a:c2hvcnQ", None, "an auth_keys secret is shorter than 32 bytes"),
             ("a:!!!", None, "an auth_keys secret is not base64"),
-            (
-                &*format!("a:{SECRET_A}"),
-                Some("b"),
-                "auth_signing_kid is not among auth_keys",
-            ),
+            (&*format!("a:{SECRET_A}"), Some("b"), "auth_signing_kid is not among auth_keys"),
             (
                 &*format!("a:{SECRET_A},a:{SECRET_B}"),
                 None,

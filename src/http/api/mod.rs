@@ -71,12 +71,11 @@ async fn route<D: Db>(
         .ok_or(ApiError::NotFound("no such route"))?;
     let (route, params) = routes::find(rest).ok_or(ApiError::NotFound("no such route"))?;
     let caller = bearer::authorize(request.headers(), route.access, config, now)?;
-    let operation =
-        route
-            .operation(request.method())
-            .ok_or_else(|| ApiError::MethodNotAllowed {
-                allow: route.allow(),
-            })?;
+    let operation = route
+        .operation(request.method())
+        .ok_or_else(|| ApiError::MethodNotAllowed {
+            allow: route.allow(),
+        })?;
     let today = now.date_naive();
     let id = || users::user_id(params.first().copied().unwrap_or(""));
     let me = || caller.user().ok_or(ApiError::Unauthorized);
@@ -104,3 +103,4 @@ async fn route<D: Db>(
         Op::ChangePassword => me::change_password(request, me()?, db).await,
     }
 }
+
