@@ -1,11 +1,13 @@
 //! Accounts and sign-in building blocks (no routes, no SQL): password policy, password
-//! hashing, access and refresh tokens. Everything is target-independent and builds for
-//! `wasm32-wasip2`; the cryptography is the RustCrypto crates' (`argon2`, `sha2`, HMAC via
-//! `jwt-compact`), randomness is `getrandom` (WASI `random` on `wasm32-wasip2`).
+//! hashing, access and refresh tokens, Google ID-token verification. Everything is
+//! target-independent and builds for `wasm32-wasip2`; the cryptography is the RustCrypto
+//! crates' (`argon2`, `sha2`, HMAC and RSA via `jwt-compact`), randomness is `getrandom`
+//! (WASI `random` on `wasm32-wasip2`).
 //!
 //! - [`password`]: [`Password`], NFKC-normalised, 8–128 characters, not a common password.
 //! - [`hash`]: argon2id PHC hashes, verification, and [`hash::dummy_verify`] for unknown emails.
 //! - [`token`]: JWT access tokens with key rotation by `kid`, refresh tokens and their digests.
+//! - [`google`]: Google ID tokens (RS256) checked against Google's key set, and its caching.
 
 pub mod google;
 pub mod hash;

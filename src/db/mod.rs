@@ -21,7 +21,7 @@ pub use connection::{Connection, Connector};
 pub use database::{Database, Db, SharedConnection, Transaction};
 pub use error::{DbError, Unavailable};
 pub use record::{Model, Record, Timestamp};
-pub use row::Row;
+pub use row::{Prefixed, Row};
 pub use spin_sdk::pg::{DbValue, ParameterValue};
 
 /// A SQL parameter that is SQL `NULL` when the value is absent.

@@ -117,11 +117,12 @@ impl<M: Model> Record<M> {
     /// Reads the common columns (`{prefix}id`, `{prefix}created_at`, `{prefix}updated_at`)
     /// and the model's fields from a row.
     pub fn from_row(row: &Row, prefix: &str) -> Result<Record<M>, DbError> {
+        let columns = row.prefixed(prefix);
         Ok(Record {
-            id: row.get(&format!("{prefix}id"))?,
+            id: columns.get("id")?,
             fields: M::from_row(row, prefix)?,
-            created_at: row.get(&format!("{prefix}created_at"))?,
-            updated_at: row.get(&format!("{prefix}updated_at"))?,
+            created_at: columns.get("created_at")?,
+            updated_at: columns.get("updated_at")?,
         })
     }
 }

@@ -26,12 +26,24 @@ impl Row {
 
     /// The raw value of a column.
     pub fn value(&self, column: &str) -> Result<&DbValue, DbError> {
+        self.prefixed_value("", column)
+    }
+
+    /// The columns named `{prefix}{name}`, read without building the names (a list decodes
+    /// every column of every row).
+    pub fn prefixed<'a>(&'a self, prefix: &'a str) -> Prefixed<'a> {
+        Prefixed { row: self, prefix }
+    }
+
+    fn prefixed_value(&self, prefix: &str, name: &str) -> Result<&DbValue, DbError> {
         self.columns
             .iter()
-            .position(|c| c == column)
+            .position(|c| {
+                c.len() == prefix.len() + name.len() && c.starts_with(prefix) && c.ends_with(name)
+            })
             .and_then(|i| self.values.get(i))
             .ok_or_else(|| DbError::Decode {
-                column: column.to_owned(),
+                column: format!("{prefix}{name}"),
                 problem: "no such column in the result".to_owned(),
             })
     }
@@ -45,14 +57,43 @@ impl Row {
                 problem: "unexpected NULL".to_owned(),
             });
         }
-        decode(column, value)
+        decode("", column, value)
     }
 
     /// A nullable column: NULL becomes `None`.
     pub fn get_opt<T: Decode>(&self, column: &str) -> Result<Option<T>, DbError> {
         match self.value(column)? {
             DbValue::DbNull => Ok(None),
-            value => decode(column, value).map(Some),
+            value => decode("", column, value).map(Some),
+        }
+    }
+}
+
+/// A row's columns with a name prefix (see [`Row::prefixed`]).
+#[derive(Clone, Copy)]
+pub struct Prefixed<'a> {
+    row: &'a Row,
+    prefix: &'a str,
+}
+
+impl Prefixed<'_> {
+    /// [`Row::get`] of `{prefix}{name}`.
+    pub fn get<T: Decode>(&self, name: &str) -> Result<T, DbError> {
+        let value = self.row.prefixed_value(self.prefix, name)?;
+        if matches!(value, DbValue::DbNull) {
+            return Err(DbError::Decode {
+                column: format!("{}{name}", self.prefix),
+                problem: "unexpected NULL".to_owned(),
+            });
+        }
+        decode(self.prefix, name, value)
+    }
+
+    /// [`Row::get_opt`] of `{prefix}{name}`.
+    pub fn get_opt<T: Decode>(&self, name: &str) -> Result<Option<T>, DbError> {
+        match self.row.prefixed_value(self.prefix, name)? {
+            DbValue::DbNull => Ok(None),
+            value => decode(self.prefix, name, value).map(Some),
         }
     }
 }
@@ -66,9 +107,10 @@ impl std::fmt::Debug for Row {
     }
 }
 
-fn decode<T: Decode>(column: &str, value: &DbValue) -> Result<T, DbError> {
+/// Decodes the value of column `{prefix}{name}` (the name is built only for an error).
+fn decode<T: Decode>(prefix: &str, name: &str, value: &DbValue) -> Result<T, DbError> {
     T::decode(value).map_err(|_| DbError::Decode {
-        column: column.to_owned(),
+        column: format!("{prefix}{name}"),
         problem: format!(
             "type mismatch: cannot read a {} value as {}",
             value_kind(value),

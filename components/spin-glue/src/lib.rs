@@ -1,6 +1,7 @@
 //! What both Spin components share: the database adapter over `spin_sdk::pg`, the
 //! instance's shared connection, configuration from Spin variables, and the conversion
-//! between Spin's request/response and the core's [`keemu::http::Request`]/[`Response`].
+//! between Spin's request/response and the core's [`keemu::http::Request`]/[`Response`],
+//! and outbound HTTP ([`outbound::http_get`]).
 //!
 //! Everything that decides behaviour lives in the `keemu` crate; this crate only talks to
 //! the host.
@@ -17,6 +18,10 @@ use keemu::db::{Connection, Connector, Database, Row, SharedConnection};
 use keemu::http::served::served;
 use keemu::http::{ApiError, MAX_BODY_BYTES, Request, Response};
 use spin_sdk::pg::{self, ParameterValue, PgError};
+
+pub mod outbound;
+
+pub use outbound::{HttpGot, OutboundError, http_get};
 
 /// The database timeout when `db_timeout_ms` is unset or invalid.
 pub const DEFAULT_DB_TIMEOUT_MS: u64 = 2000;

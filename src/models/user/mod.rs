@@ -50,16 +50,16 @@ impl Model for User {
     type Id = UserId;
 
     fn from_row(row: &Row, prefix: &str) -> Result<User, DbError> {
-        let col = |name: &str| format!("{prefix}{name}");
+        let row = row.prefixed(prefix);
         Ok(User {
-            email: row.get(&col("email"))?,
-            name: row.get(&col("name"))?,
-            profile_picture: row.get_opt(&col("profile_picture"))?,
-            profession: row.get_opt(&col("profession"))?,
-            date_of_birth: row.get_opt(&col("date_of_birth"))?,
-            timezone: row.get(&col("timezone"))?,
-            is_active: row.get(&col("is_active"))?,
-            last_login: row.get_opt(&col("last_login"))?,
+            email: row.get("email")?,
+            name: row.get("name")?,
+            profile_picture: row.get_opt("profile_picture")?,
+            profession: row.get_opt("profession")?,
+            date_of_birth: row.get_opt("date_of_birth")?,
+            timezone: row.get("timezone")?,
+            is_active: row.get("is_active")?,
+            last_login: row.get_opt("last_login")?,
         })
     }
 }
@@ -78,12 +78,12 @@ impl Model for Preferences {
     type Id = i64;
 
     fn from_row(row: &Row, prefix: &str) -> Result<Preferences, DbError> {
-        let col = |name: &str| format!("{prefix}{name}");
+        let row = row.prefixed(prefix);
         Ok(Preferences {
-            user_id: row.get(&col("user_id"))?,
-            update_frequency: row.get(&col("update_frequency"))?,
-            summary_length: row.get(&col("summary_length"))?,
-            email_notifications_enabled: row.get(&col("email_notifications_enabled"))?,
+            user_id: row.get("user_id")?,
+            update_frequency: row.get("update_frequency")?,
+            summary_length: row.get("summary_length")?,
+            email_notifications_enabled: row.get("email_notifications_enabled")?,
         })
     }
 }
