@@ -21,6 +21,8 @@ fn user() -> Value {
     })
 }
 
+/// Checks a response with `Content-Type: ct` (if given) and an ETag (required by some
+/// replies).
 fn check(
     method: &str,
     path: &str,
@@ -33,7 +35,9 @@ fn check(
     } else {
         body.to_string().into_bytes()
     };
-    library().check(method, path, status, ct, &bytes)
+    let mut headers = vec![("etag", "\"u1.2\"")];
+    headers.extend(ct.map(|ct| ("Content-Type", ct)));
+    library().check(method, path, status, &headers, &bytes)
 }
 
 const JSON: Option<&str> = Some("application/json");
@@ -88,6 +92,29 @@ fn the_validator_catches_drift() {
     assert_eq!(
         check("POST", "/api/v1/users", 422, PROBLEM, &invalid),
         Ok(())
+    );
+    // A required header that is missing or malformed.
+    let doc = library();
+    let body = user().to_string();
+    let json = ("content-type", "application/json");
+    let user_path = "/api/v1/users/7";
+    assert!(
+        doc.check("GET", user_path, 200, &[json], body.as_bytes())
+            .is_err()
+    );
+    let unquoted = [json, ("etag", "u1.2")];
+    assert!(
+        doc.check("GET", user_path, 200, &unquoted, body.as_bytes())
+            .is_err()
+    );
+    let created = [json, ("etag", "\"u1.2\""), ("location", "/api/v1/users/7")];
+    assert_eq!(
+        doc.check("POST", "/api/v1/users", 201, &created, body.as_bytes()),
+        Ok(())
+    );
+    assert!(
+        doc.check("POST", "/api/v1/users", 201, &created[..2], body.as_bytes())
+            .is_err()
     );
     // The literal path wins over a template; the query is not part of the path.
     let page = json!({"items": [user()], "next_cursor": null});
@@ -165,4 +192,162 @@ async fn the_document_is_served_without_a_token() {
     let post = common::api::send_on(&instance, openapi_request("POST", &[])).await;
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
+}
+
+/// Every operation of the document, answered once by the real handlers (through
+/// `send_on`, which checks each answer against the document), with its success reply where
+/// this configuration allows one. Needs the test database.
+#[tokio::test]
+async fn every_operation_answers_as_documented() {
+    use common::api::{Api, request, send_on};
+    let api = Api::new().await;
+    let mut seen: Vec<String> = Vec::new();
+    let mut send = async |method: &str, path: &str, body: Option<Value>, auth: Option<&str>| {
+        let mut request = request(method, path, body, &[]);
+        match auth {
+            Some(token) => {
+                let value = format!("Bearer {token}").parse().expect("header value");
+                request.headers_mut().insert("authorization", value);
+            }
+            None => {
+                request.headers_mut().remove("authorization");
+            }
+        }
+        let reply = send_on(&api.instance, request).await;
+        seen.push(format!("{method} {path} {}", reply.status));
+        reply
+    };
+    let operator = Some(common::api::TOKEN);
+
+    let created = send(
+        "POST",
+        "/api/v1/users",
+        Some(
+            json!({"email": "Op@Example.com", "name": "Op", "profession": "Tester",
+            "profile_picture": "https://example.com/p.png", "date_of_birth": "1990-05-06",
+            "timezone": "Europe/London"}),
+        ),
+        operator,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.json());
+    let id = created.json()["id"].as_i64().expect("id");
+    let user = format!("/api/v1/users/{id}");
+    let prefs = format!("{user}/preferences");
+    assert_eq!(
+        send("GET", "/api/v1/users?limit=1", None, operator)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(send("GET", &user, None, operator).await.status, 200);
+    let patch = json!({"profession": null, "is_active": true});
+    assert_eq!(
+        send("PATCH", &user, Some(patch), operator).await.status,
+        200
+    );
+    assert_eq!(send("GET", &prefs, None, operator).await.status, 200);
+    let patch = json!({"update_frequency": "daily", "summary_length": "concise"});
+    assert_eq!(
+        send("PATCH", &prefs, Some(patch), operator).await.status,
+        200
+    );
+    assert_eq!(send("DELETE", &user, None, operator).await.status, 204);
+
+    let registration = json!({"email": "me@example.com", "name": "Me",
+        "password": "correct horse battery staple", "timezone": "Asia/Tokyo"});
+    let registered = send("POST", "/api/v1/auth/register", Some(registration), None).await;
+    assert_eq!(registered.status, 201, "{}", registered.json());
+    assert_eq!(registered.header("location").as_deref(), Some("/api/v1/me"));
+    let login = json!({"email": "me@example.com", "password": "correct horse battery staple"});
+    let tokens = send("POST", "/api/v1/auth/login", Some(login), None).await;
+    assert_eq!(tokens.status, 200);
+    let refresh = tokens.json()["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let refreshed = send(
+        "POST",
+        "/api/v1/auth/refresh",
+        Some(json!({ "refresh_token": refresh })),
+        None,
+    )
+    .await;
+    assert_eq!(refreshed.status, 200);
+    let access = refreshed.json()["access_token"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    let refresh = refreshed.json()["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let me = Some(access.as_str());
+    assert_eq!(send("GET", "/api/v1/me", None, me).await.status, 200);
+    let patch = json!({"name": "Me Too", "date_of_birth": "2000-01-01"});
+    assert_eq!(
+        send("PATCH", "/api/v1/me", Some(patch), me).await.status,
+        200
+    );
+    assert_eq!(
+        send("GET", "/api/v1/me/preferences", None, me).await.status,
+        200
+    );
+    let patch = json!({"email_notifications_enabled": false});
+    let patched = send("PATCH", "/api/v1/me/preferences", Some(patch), me).await;
+    assert_eq!(patched.status, 200);
+    let logout = json!({ "refresh_token": refresh });
+    assert_eq!(
+        send("POST", "/api/v1/auth/logout", Some(logout), None)
+            .await
+            .status,
+        204
+    );
+    let change = json!({"current_password": "correct horse battery staple",
+        "new_password": "another fine passphrase"});
+    let changed = send("POST", "/api/v1/me/password", Some(change), me).await;
+    assert_eq!(changed.status, 204);
+    assert_eq!(send("DELETE", "/api/v1/me", None, me).await.status, 204);
+    // Google sign-in is not configured here: a problem, as the document allows.
+    let google = json!({"id_token": "x.y.z"});
+    assert_eq!(
+        send("POST", "/api/v1/auth/google", Some(google), None)
+            .await
+            .status,
+        503
+    );
+    // Errors of each kind of route are problems.
+    assert_eq!(send("GET", "/api/v1/me", None, None).await.status, 401);
+    assert_eq!(send("GET", &user, None, operator).await.status, 404);
+    let invalid = json!({"email": "nope", "name": ""});
+    assert_eq!(
+        send("POST", "/api/v1/users", Some(invalid), operator)
+            .await
+            .status,
+        422
+    );
+
+    // Every operation of the document was called.
+    let doc = library().json();
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            if method == "parameters" || template == "/openapi.json" {
+                continue;
+            }
+            let method = method.to_ascii_uppercase();
+            let prefix = format!("{method} /api/v1");
+            let called = seen.iter().any(|line| {
+                line.strip_prefix(&prefix)
+                    .and_then(|rest| rest.split(' ').next())
+                    .is_some_and(|path| {
+                        let path = path.split('?').next().unwrap_or("");
+                        let t: Vec<&str> = template.split('/').collect();
+                        let p: Vec<&str> = path.split('/').collect();
+                        t.len() == p.len()
+                            && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
+                    })
+            });
+            assert!(called, "{method} {template} was not called: {seen:#?}");
+        }
+    }
 }

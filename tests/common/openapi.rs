@@ -2,14 +2,15 @@
 //! document cannot drift from what the api component answers.
 //!
 //! [`Document::check`] takes one exchange as the client saw it (method, path as sent,
-//! status, `Content-Type`, body) and requires:
+//! status, headers, body) and requires:
 //! - a path under the server URL (`/api/v1`) that matches a path template, and a documented
 //!   method (HEAD is GET's operation, answered without a body); a request outside the
 //!   document may only get an error (4xx/5xx) with a problem body;
 //! - the status to be one of the operation's replies, or an error answered by `default`;
 //! - the `Content-Type` to be one the reply documents (none and no body when it documents
 //!   no content), and the body to be JSON valid against the reply's schema (JSON Schema
-//!   2020-12, formats asserted, `$ref`s resolved in the whole document).
+//!   2020-12, formats asserted, `$ref`s resolved in the whole document);
+//! - every header the reply documents as `required` to be there, valid against its schema.
 //!
 //! Shared by the native API tests (`tests/common/api.rs`) and the end-to-end tests
 //! (`tests/e2e/client.rs`, with the document the running server serves).
@@ -67,6 +68,30 @@ fn shown(body: &[u8]) -> String {
     } else {
         text.into_owned()
     }
+}
+
+/// A header value against its (small, inline) schema: `type` string or integer, and
+/// `pattern`.
+fn check_header(name: &str, value: &str, schema: &Value) -> Result<(), String> {
+    let instance = match schema["type"].as_str() {
+        Some("integer") => value
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{name}: {value:?} is not an integer"))?,
+        _ => Value::from(value),
+    };
+    let mut compiler = Compiler::new();
+    compiler.set_default_draft(Draft::V2020_12);
+    let mut schemas = Schemas::new();
+    let loc = "http://keemu.invalid/header.json";
+    let schema_error = |e: boon::CompileError| format!("{name}: schema: {e}");
+    compiler
+        .add_resource(loc, schema.clone())
+        .map_err(schema_error)?;
+    let index = compiler.compile(loc, &mut schemas).map_err(schema_error)?;
+    schemas
+        .validate(&instance, index)
+        .map_err(|e| format!("{name}: {value:?} is not valid: {e}"))
 }
 
 impl Document {
@@ -142,20 +167,21 @@ impl Document {
             .map(String::as_str)
     }
 
-    /// Checks one response to `method path` (the path as sent, with its query).
+    /// Checks one response to `method path` (the path as sent, with its query); `headers`
+    /// are its header fields (name in any case, value).
     pub fn check(
         &self,
         method: &str,
         path: &str,
         status: u16,
-        content_type: Option<&str>,
+        headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(), String> {
         let what = format!("{method} {path} -> {status}");
-        self.check_inner(method, path, status, content_type, body)
+        self.check_inner(method, path, status, headers, body)
             .map_err(|e| {
                 format!(
-                    "the response does not match the OpenAPI document: {what}: {e}\n  content-type: {content_type:?}\n  body: {}",
+                    "the response does not match the OpenAPI document: {what}: {e}\n  headers: {headers:?}\n  body: {}",
                     shown(body)
                 )
             })
@@ -166,9 +192,16 @@ impl Document {
         method: &str,
         path: &str,
         status: u16,
-        content_type: Option<&str>,
+        headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(), String> {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
+        let content_type = header("content-type");
         let head = method.eq_ignore_ascii_case("HEAD");
         if head && !body.is_empty() {
             return Err("a HEAD answer has a body".into());
@@ -207,6 +240,16 @@ impl Document {
             }
         };
         let response = self.resolve(response)?;
+        if let Some(documented) = response.get("headers").and_then(Value::as_object) {
+            for (name, object) in documented {
+                let object = self.resolve(object)?;
+                if object["required"] != true {
+                    continue;
+                }
+                let value = header(name).ok_or_else(|| format!("no {name} header"))?;
+                check_header(name, value, &object["schema"])?;
+            }
+        }
         let Some(content) = response.get("content").and_then(Value::as_object) else {
             if body.is_empty() {
                 return Ok(());
@@ -250,15 +293,16 @@ impl Document {
 
     /// [`Document::check`] on a response of the api handler; panics with the mismatch.
     pub fn assert_response(&self, method: &str, path: &str, response: &keemu::http::Response) {
-        let content_type = response
+        let headers: Vec<(&str, &str)> = response
             .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
         if let Err(message) = self.check(
             method,
             path,
             response.status().as_u16(),
-            content_type,
+            &headers,
             response.body(),
         ) {
             panic!("{message}");

@@ -102,7 +102,7 @@ impl Request {
                 &self.method,
                 &self.path,
                 response.status,
-                response.header("content-type"),
+                &response.header_pairs(),
                 &response.body,
             ) {
                 // Also printed: a panic in a client thread loses its message.
@@ -162,7 +162,7 @@ fn documented(port: u16) -> &'static Document {
             "GET",
             path,
             response.status,
-            response.header("content-type"),
+            &response.header_pairs(),
             &response.body,
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -248,6 +248,14 @@ impl Response {
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The header fields as (name, value) pairs.
+    pub fn header_pairs(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect()
     }
 

@@ -27,8 +27,34 @@ const SCHEMAS: &str = include_str!("openapi/schemas.json");
 /// How clients may cache the document.
 const CACHE_CONTROL: &str = "public, max-age=300";
 
-/// Reply schemas whose representations carry an `ETag` (as does every 304).
-const WITH_ETAG: &[&str] = &["UserWithPreferences", "Preferences", "OpenApiDocument"];
+/// Reply schemas whose responses carry an `ETag` (as does every 304), and what it tags.
+const WITH_ETAG: &[(&str, &str)] = &[
+    (
+        "UserWithPreferences",
+        "The user's entity tag, for If-Match and If-None-Match.",
+    ),
+    (
+        "Preferences",
+        "The preferences' entity tag, for If-Match and If-None-Match.",
+    ),
+    (
+        "OpenApiDocument",
+        "The document's entity tag, for If-None-Match.",
+    ),
+    (
+        "RegistrationResponse",
+        "The entity tag of the new user at `/me` (not of this body), for If-Match there.",
+    ),
+];
+
+/// Operations whose 201 carries a `Location`, and where it points.
+const WITH_LOCATION: &[(Op, &str)] = &[
+    (
+        Op::CreateUser,
+        "The new user's path (`/api/v1/users/{id}`).",
+    ),
+    (Op::Register, "The new user's own resource, `/api/v1/me`."),
+];
 
 /// The schema of each `{name}` path parameter.
 const PATH_PARAMETERS: &[(&str, &str)] = &[("id", "UserId")];
@@ -197,20 +223,30 @@ fn response_object(operation: &Operation, reply: &Reply) -> Value {
     let mut object = Map::new();
     object.insert("description".into(), reply.description.into());
     let mut headers = Map::new();
-    if reply.status == 304 || reply.schema.is_some_and(|s| WITH_ETAG.contains(&s)) {
+    let etag = WITH_ETAG
+        .iter()
+        .find(|(name, _)| reply.schema == Some(*name))
+        .map(|(_, description)| *description)
+        .or((reply.status == 304).then_some("The entity tag that matched If-None-Match."));
+    if let Some(description) = etag {
         headers.insert(
             "ETag".into(),
             json!({
-                "description": "The representation's entity tag (strong), for If-Match and If-None-Match.",
-                "schema": { "type": "string" },
+                "description": description,
+                "required": true,
+                "schema": { "type": "string", "pattern": "^\"[!#-~]*\"$" },
             }),
         );
     }
-    if reply.status == 201 && operation.op == Op::CreateUser {
+    let location = WITH_LOCATION
+        .iter()
+        .find(|(op, _)| reply.status == 201 && *op == operation.op);
+    if let Some((_, description)) = location {
         headers.insert(
             "Location".into(),
             json!({
-                "description": "The new user's path (`/api/v1/users/{id}`).",
+                "description": description,
+                "required": true,
                 "schema": { "type": "string" },
             }),
         );
