@@ -8,6 +8,7 @@
 //! - [`http`]: request handling for the health and api components, and the one place where
 //!   errors become HTTP responses.
 //! - [`observability`]: structured JSON logs.
+//! - [`outbound`]: outbound HTTP as a trait the components implement (Google's keys).
 //!
 //! The Spin components (`components/`) and the native test adapter (`crates/pg-native`) plug a
 //! concrete [`db::Connector`] into this code.
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod http;
 pub mod models;
 pub mod observability;
+pub mod outbound;
 
 /// The version reported by every component: the Cargo package version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -56,7 +56,14 @@ impl Api {
             .expect("request");
         let config = ApiConfig::new(&self.token);
         let db = self.instance.request_db();
-        api::handle(&request, &config, &db, chrono::Utc::now()).await
+        api::handle(
+            &request,
+            &config,
+            &db,
+            &common::api::NoOutbound,
+            chrono::Utc::now(),
+        )
+        .await
     }
 
     async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Response {
@@ -276,9 +283,7 @@ async fn a_missing_or_short_token_refuses_every_request_with_503() {
             }
         }
         // The route table is read before any token: an unknown route is 404 for everyone.
-        let response = api
-            .send_raw("GET", "/api/v1/nowhere", bearer, None)
-            .await;
+        let response = api.send_raw("GET", "/api/v1/nowhere", bearer, None).await;
         assert_problem(&response, 404);
         assert_eq!(api.users().await, 0, "{configured:?}");
     }

@@ -152,10 +152,16 @@ async fn fifty_concurrent_creates_with_one_email_give_exactly_one_201() {
                 ))
                 .expect("request");
             let db = instance.request_db();
-            api::handle(&request, config, &db, chrono::Utc::now())
-                .await
-                .status()
-                .as_u16()
+            api::handle(
+                &request,
+                config,
+                &db,
+                &common::api::NoOutbound,
+                chrono::Utc::now(),
+            )
+            .await
+            .status()
+            .as_u16()
         }
     });
     let statuses = join_all(requests).await;
@@ -893,7 +899,14 @@ async fn a_database_that_is_down_gives_503_with_retry_after() {
             ))
             .expect("request");
         let db = instance.request_db();
-        let response = api::handle(&request, &config, &db, chrono::Utc::now()).await;
+        let response = api::handle(
+            &request,
+            &config,
+            &db,
+            &common::api::NoOutbound,
+            chrono::Utc::now(),
+        )
+        .await;
         assert_eq!(response.status(), 503, "{method} {path}");
         assert!(response.headers().contains_key("retry-after"));
         let text = String::from_utf8(response.body().clone()).expect("utf-8");
@@ -971,7 +984,14 @@ async fn concurrent_patches_with_the_same_if_match_let_exactly_one_through() {
                 ))
                 .expect("request");
             let db = instance.request_db();
-            let response = api::handle(&request, config, &db, chrono::Utc::now()).await;
+            let response = api::handle(
+                &request,
+                config,
+                &db,
+                &common::api::NoOutbound,
+                chrono::Utc::now(),
+            )
+            .await;
             (response.status().as_u16(), format!("Writer {i}"))
         }
     });

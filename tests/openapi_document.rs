@@ -183,6 +183,7 @@ async fn the_document_is_served_without_a_token() {
         &openapi_request("GET", &[]),
         &unconfigured,
         &instance.request_db(),
+        &common::api::NoOutbound,
         chrono::Utc::now(),
     )
     .await;

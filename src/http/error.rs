@@ -62,6 +62,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 503: the database cannot be reached or did not answer in time.
     Unavailable,
+    /// 503: a service this request needs (e.g. Google's keys) did not answer.
+    UpstreamUnavailable(&'static str),
     /// 503: the component is not configured to serve (e.g. no usable `api_token`).
     NotConfigured,
     /// 500: anything else (logged, never described to the client).
@@ -83,7 +85,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable | ApiError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::NotConfigured | ApiError::UpstreamUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,7 +98,8 @@ impl ApiError {
             | ApiError::NotFound(detail)
             | ApiError::Conflict(detail)
             | ApiError::AuthFailed(detail)
-            | ApiError::Forbidden(detail) => (*detail).to_owned(),
+            | ApiError::Forbidden(detail)
+            | ApiError::UpstreamUnavailable(detail) => (*detail).to_owned(),
             ApiError::TooManyRequests { .. } => {
                 "too many failed attempts; retry after the time in Retry-After".to_owned()
             }
@@ -153,7 +158,7 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
             }
-            ApiError::Unavailable => {
+            ApiError::Unavailable | ApiError::UpstreamUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
             }
             _ => {}

@@ -39,6 +39,18 @@ impl Reply {
     }
 }
 
+/// Outbound HTTP that never reaches anything (every call fails).
+pub struct NoOutbound;
+
+impl keemu::outbound::Outbound for NoOutbound {
+    async fn fetch(
+        &self,
+        _request: &keemu::outbound::FetchRequest<'_>,
+    ) -> Result<keemu::outbound::Fetched, keemu::outbound::OutboundError> {
+        Err(keemu::outbound::OutboundError::Failed)
+    }
+}
+
 /// Access-token signing keys of the tests: `kid:base64(32 bytes)`.
 pub const AUTH_KEYS: &str = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
 
@@ -86,7 +98,7 @@ pub fn request(
 pub async fn send_on(instance: &Instance, request: http::Request<bytes::Bytes>) -> Reply {
     let db = instance.request_db();
     let config = config();
-    let response = api::handle(&request, &config, &db, chrono::Utc::now()).await;
+    let response = api::handle(&request, &config, &db, &NoOutbound, chrono::Utc::now()).await;
     super::openapi::library().assert_response(
         request.method().as_str(),
         &request.uri().to_string(),

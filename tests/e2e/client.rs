@@ -166,6 +166,10 @@ fn documented(port: u16) -> &'static Document {
             &response.body,
         )
         .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "e2e: {path} served {} paths; every answer under /api/v1 is checked against it",
+        document.json()["paths"].as_object().map_or(0, |p| p.len())
+    );
     documents.push((port, document));
     document
 }

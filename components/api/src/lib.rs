@@ -5,7 +5,7 @@ use keemu::http::api::{self, ApiConfig, Variables};
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use keemu_spin_glue::{database, once_per_instance, serve, variable};
+use keemu_spin_glue::{SpinOutbound, database, once_per_instance, serve, variable};
 use spin_sdk::http::IntoResponse;
 use spin_sdk::http_service;
 
@@ -34,7 +34,7 @@ async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
         })
         .await;
         let db = database().await;
-        api::handle(&request, &config, &db, chrono::Utc::now()).await
+        api::handle(&request, &config, &db, &SpinOutbound, chrono::Utc::now()).await
     })
     .await
 }

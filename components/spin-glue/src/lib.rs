@@ -21,7 +21,7 @@ use spin_sdk::pg::{self, ParameterValue, PgError};
 
 pub mod outbound;
 
-pub use outbound::{HttpGot, OutboundError, http_get};
+pub use outbound::{HttpGot, OutboundError, SpinOutbound, http_get};
 
 /// The database timeout when `db_timeout_ms` is unset or invalid.
 pub const DEFAULT_DB_TIMEOUT_MS: u64 = 2000;

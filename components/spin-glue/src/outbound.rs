@@ -5,64 +5,27 @@
 //! The request and its timer are host futures created and awaited inside [`http_get`], by
 //! the request's own task; nothing is kept across requests.
 
-use std::fmt;
 use std::pin::pin;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use http_body_util::BodyExt;
+pub use keemu::outbound::{FetchRequest, Fetched, HttpGot, Outbound, OutboundError};
 use spin_sdk::wasip3::http::types::ErrorCode;
 
-/// A response read whole: status, `Cache-Control` (when present and visible ASCII), body.
-/// `Debug` shows the body's length, not the body.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HttpGot {
-    /// The response status.
-    pub status: u16,
-    /// The `Cache-Control` header's value.
-    pub cache_control: Option<String>,
-    /// The whole body.
-    pub body: Vec<u8>,
-}
+/// Outbound HTTP for the core ([`keemu::outbound::Outbound`]).
+pub struct SpinOutbound;
 
-impl fmt::Debug for HttpGot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpGot")
-            .field("status", &self.status)
-            .field("cache_control", &self.cache_control)
-            .field("body_bytes", &self.body.len())
-            .finish()
+impl Outbound for SpinOutbound {
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+        let work = pin!(send(request));
+        let timer = pin!(spin_sdk::time::sleep(request.timeout));
+        match select(work, timer).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(OutboundError::Timeout),
+        }
     }
 }
-
-/// Why an outbound request gave no response. Shows no URL and no body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboundError {
-    /// The URL is not a valid absolute URL.
-    InvalidUrl,
-    /// The host refused it: not in `allowed_outbound_hosts`.
-    Denied,
-    /// No response (DNS, connection, TLS, protocol), or the body failed mid-way.
-    Failed,
-    /// No complete response within the timeout.
-    Timeout,
-    /// The body is larger than the limit.
-    TooLarge,
-}
-
-impl fmt::Display for OutboundError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::InvalidUrl => "outbound URL is invalid",
-            Self::Denied => "outbound host is not allowed",
-            Self::Failed => "outbound request failed",
-            Self::Timeout => "outbound request timed out",
-            Self::TooLarge => "outbound response body is too large",
-        })
-    }
-}
-
-impl std::error::Error for OutboundError {}
 
 /// `GET url`, its whole response (any status) within `timeout`, and a body of at most
 /// `max_bytes` (reading stops at the first byte beyond: [`OutboundError::TooLarge`]).
@@ -71,16 +34,18 @@ pub async fn http_get(
     timeout: Duration,
     max_bytes: usize,
 ) -> Result<HttpGot, OutboundError> {
-    let work = pin!(get(url, max_bytes));
-    let timer = pin!(spin_sdk::time::sleep(timeout));
-    match select(work, timer).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => Err(OutboundError::Timeout),
-    }
+    SpinOutbound.get(url, timeout, max_bytes).await
 }
 
-async fn get(url: &str, max_bytes: usize) -> Result<HttpGot, OutboundError> {
-    let response = spin_sdk::http::get(url)
+async fn send(request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+    let mut builder = http::Request::get(request.url);
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    let outgoing = builder
+        .body(spin_sdk::http::EmptyBody::new())
+        .map_err(|_| OutboundError::InvalidUrl)?;
+    let response = spin_sdk::http::send(outgoing)
         .await
         .map_err(|error| match error {
             ErrorCode::HttpRequestUriInvalid => OutboundError::InvalidUrl,
@@ -88,25 +53,30 @@ async fn get(url: &str, max_bytes: usize) -> Result<HttpGot, OutboundError> {
             _ => OutboundError::Failed,
         })?;
     let status = response.status().as_u16();
-    let cache_control = response
+    let headers = response
         .headers()
-        .get(http::header::CACHE_CONTROL)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
     let mut body = response.into_body();
     let mut buffer = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| OutboundError::Failed)?;
         if let Ok(data) = frame.into_data() {
-            if data.len() > max_bytes - buffer.len() {
+            if data.len() > request.max_bytes - buffer.len() {
                 return Err(OutboundError::TooLarge);
             }
             buffer.extend_from_slice(&data);
         }
     }
-    Ok(HttpGot {
+    Ok(Fetched {
         status,
-        cache_control,
+        headers,
         body: buffer,
     })
 }

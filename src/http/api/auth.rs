@@ -20,14 +20,16 @@ use serde_json::json;
 
 use super::config::{ApiConfig, REFRESH_TOKEN_DAYS};
 use super::{input, users};
+use crate::auth::google::{self, GoogleConfig, GoogleIdentity, Jwks, JwksCache};
 use crate::auth::token::{AccessToken, AccessTokens, RefreshToken, sha256_hex};
 use crate::auth::{self, Password};
 use crate::db::{Db, Timestamp};
-use crate::domain::{Email, UserId};
+use crate::domain::{Email, UserId, UserName};
 use crate::http::{ApiError, Request, Response, empty_response, json, serialized_response};
-use crate::models::account::{self, Rotation, TokenHash, store};
+use crate::models::account::{self, GoogleOutcome, Rotation, TokenHash, store};
 use crate::models::user::UserWithPreferences;
 use crate::observability::log;
+use crate::outbound::{Outbound, OutboundError};
 
 const LOGIN_FAILED: ApiError = ApiError::AuthFailed("the email or password is wrong");
 const REFRESH_REFUSED: ApiError =
@@ -138,10 +140,9 @@ pub async fn register<D: Db>(
         tokens: pair.body(),
     };
     let mut response = token_response(StatusCode::CREATED, &body)?;
-    response.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_static("/api/v1/me"),
-    );
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/api/v1/me"));
     Ok(users::with_etag(
         response,
         super::etag::user_etag(user.version()),
@@ -252,19 +253,124 @@ pub async fn logout<D: Db>(request: &Request, db: &D) -> Result<Response, ApiErr
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-/// `POST /auth/google` {id_token}.
+/// Time allowed to fetch Google's keys.
+const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+const GOOGLE_REFUSED: ApiError = ApiError::AuthFailed("the Google ID token is not valid");
+
+/// Google's keys for a token signed with `kid`: the cached set, refetched when stale or when
+/// it lacks `kid` (Google rotated its keys; at most once a minute). A failed fetch falls
+/// back on the cached set, stale or not; with none, 503.
+async fn google_keys(
+    config: &ApiConfig,
+    google: &GoogleConfig,
+    outbound: &impl Outbound,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> Result<Jwks, ApiError> {
+    let cached = config.google_keys.borrow().clone();
+    if !google::needs_fetch(cached.as_ref(), kid, now)
+        && let Some(cache) = cached
+    {
+        return Ok(cache.jwks);
+    }
+    let fetched = outbound
+        .get(&google.jwks_url, JWKS_TIMEOUT, google::MAX_JWKS_BYTES)
+        .await;
+    let parsed = match fetched {
+        Ok(got) if got.status == 200 => Jwks::parse(&got.body)
+            .map(|jwks| (jwks, got.cache_control))
+            .map_err(|_| "the key set is not usable"),
+        Ok(_) => Err("the key set URL did not answer 200"),
+        Err(error) => Err(match error {
+            OutboundError::Timeout => "the key set fetch timed out",
+            OutboundError::Denied => "the key set host is not in allowed_outbound_hosts",
+            OutboundError::TooLarge => "the key set is too large",
+            OutboundError::InvalidUrl => "google_jwks_url is not a valid URL",
+            OutboundError::Failed => "the key set fetch failed",
+        }),
+    };
+    match parsed {
+        Ok((jwks, cache_control)) => {
+            let max_age = google::max_age(cache_control.as_deref());
+            let cache = JwksCache::new(jwks.clone(), now, max_age);
+            *config.google_keys.borrow_mut() = Some(cache);
+            Ok(jwks)
+        }
+        Err(reason) => {
+            log::warn("google_keys_unavailable", json!({ "reason": reason }));
+            match cached {
+                Some(cache) => Ok(cache.jwks),
+                None => Err(ApiError::UpstreamUnavailable(
+                    "Google's signing keys could not be fetched; retry later",
+                )),
+            }
+        }
+    }
+}
+
+/// A display name for a Google account: its `name` (cut to the longest name allowed) if
+/// acceptable, else the email's local part, else a constant.
+fn google_name(identity: &GoogleIdentity) -> Result<UserName, ApiError> {
+    let cut = |text: &str| text.trim().chars().take(100).collect::<String>();
+    identity
+        .name
+        .as_deref()
+        .and_then(|name| UserName::parse(&cut(name)).ok())
+        .or_else(|| {
+            let local = identity.email.split('@').next().unwrap_or("");
+            UserName::parse(&cut(local)).ok()
+        })
+        .or_else(|| UserName::parse("KeeMU user").ok())
+        .ok_or(ApiError::Internal)
+}
+
+/// `POST /auth/google` {id_token}: verifies a Google ID token (RS256 against Google's keys,
+/// `aud` the configured client id, Google's `iss`, `exp`, a verified email), then signs in
+/// the account linked to it, else links the account with its email, else creates one:
+/// 200 tokens for an existing account, 201 for a new one.
 pub async fn google<D: Db>(
     request: &Request,
     config: &ApiConfig,
     db: &D,
+    outbound: &impl Outbound,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let _ = (request, db, now, tokens(config)?);
-    if config.google.is_none() {
+    let tokens = tokens(config)?;
+    let Some(google_config) = config.google.as_ref() else {
         log::error(
             "api_not_configured",
             json!({ "reason": "google_client_id is not set" }),
         );
+        return Err(ApiError::NotConfigured);
+    };
+    let body = json::object(request)?;
+    let [id_token] = input::credentials(&body, ["id_token"])?;
+    let refused = |error: google::GoogleError| {
+        log::info(
+            "google_token_refused",
+            json!({ "reason": error.to_string() }),
+        );
+        GOOGLE_REFUSED
+    };
+    let kid = google::token_key_id(&id_token).map_err(refused)?;
+    let jwks = google_keys(config, google_config, outbound, &kid, now).await?;
+    let identity =
+        google::verify_id_token(&id_token, &jwks, google_config, now).map_err(refused)?;
+    let email = Email::parse(&identity.email).map_err(|_| GOOGLE_REFUSED)?;
+    let name = google_name(&identity)?;
+    let signed_in = store::google_sign_in(db, &identity.subject, &email, &name).await?;
+    if !signed_in.is_active {
+        return Err(ApiError::AuthFailed("this account is deactivated"));
     }
-    Err(ApiError::NotConfigured)
+    let pair = start_session(db, tokens, signed_in.user_id, now).await?;
+    let status = match signed_in.outcome {
+        GoogleOutcome::Created => StatusCode::CREATED,
+        GoogleOutcome::Existing | GoogleOutcome::Linked => StatusCode::OK,
+    };
+    log::info(
+        "google_sign_in",
+        json!({ "outcome": format!("{:?}", signed_in.outcome).to_lowercase() }),
+    );
+    token_response(status, &pair.body())
 }

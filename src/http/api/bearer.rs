@@ -60,7 +60,7 @@ pub fn authorize(
     match access {
         Access::Public => Ok(Caller::Anonymous),
         Access::Operator => {
-            let token = config.token().map_err(|reason| not_configured(reason))?;
+            let token = config.token().map_err(not_configured)?;
             if require_bearer(headers, token).is_ok() {
                 return Ok(Caller::Operator);
             }
@@ -79,12 +79,18 @@ pub fn authorize(
             }
         }
         Access::User => {
-            let tokens = config.tokens.as_ref().map_err(|reason| not_configured(reason))?;
+            let tokens = config
+                .tokens
+                .as_ref()
+                .map_err(|reason| not_configured(reason))?;
             let token = presented(headers).ok_or(ApiError::Unauthorized)?;
             match tokens.verify(token, now) {
                 Ok(verified) => Ok(Caller::User(verified.user_id)),
                 Err(error) => {
-                    log::info("access_token_refused", json!({ "reason": error.to_string() }));
+                    log::info(
+                        "access_token_refused",
+                        json!({ "reason": error.to_string() }),
+                    );
                     Err(ApiError::Unauthorized)
                 }
             }

@@ -13,13 +13,14 @@
 //! A setting that is missing or invalid disables what needs it (503 "not configured" on those
 //! routes, logged once per request with a constant reason), never the rest of the API.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
+use crate::auth::google::{GoogleConfig, JwksCache};
 use crate::auth::token::{AccessTokens, JwtAlgorithm, TokenConfigError, TokenKey};
-use crate::auth::google::GoogleConfig;
 use crate::models::account::ThrottlePolicy;
 
 /// The shortest `api_token` the component serves with (after trimming), in characters.
@@ -59,6 +60,9 @@ pub struct ApiConfig {
     pub google: Option<GoogleConfig>,
     /// The failed-login throttle.
     pub throttle: ThrottlePolicy,
+    /// Google's signing keys as last fetched: a per-instance cache (the configuration lives
+    /// as long as the instance), kept while `Cache-Control: max-age` allows.
+    pub google_keys: RefCell<Option<JwksCache>>,
 }
 
 impl ApiConfig {
@@ -69,6 +73,7 @@ impl ApiConfig {
             tokens: Err("auth_keys is not set"),
             google: None,
             throttle: ThrottlePolicy::DEFAULT,
+            google_keys: RefCell::new(None),
         }
     }
 
@@ -225,7 +230,10 @@ mod tests {
         let config = ApiConfig::from_variables(&vars(&both, Some("new")));
         assert!(config.tokens.is_ok(), "{:?}", config.tokens);
         let debug = format!("{config:?}");
-        assert!(!debug.contains(SECRET_A) && !debug.contains(SECRET_B), "{debug}");
+        assert!(
+            !debug.contains(SECRET_A) && !debug.contains(SECRET_B),
+            "{debug}"
+        );
         // The first key signs when no signing kid is given.
         let config = ApiConfig::from_variables(&vars(&format!("a:{SECRET_A}"), None));
         assert!(config.tokens.is_ok());
@@ -236,9 +244,17 @@ mod tests {
         let cases = [
             ("", None, "auth_keys is not set"),
             ("a", None, "auth_keys entries must be kid:base64-secret"),
-            ("a:c2hvcnQ", None, "an auth_keys secret is shorter than 32 bytes"),
+            (
+                "a:c2hvcnQ",
+                None,
+                "an auth_keys secret is shorter than 32 bytes",
+            ),
             ("a:!!!", None, "an auth_keys secret is not base64"),
-            (&*format!("a:{SECRET_A}"), Some("b"), "auth_signing_kid is not among auth_keys"),
+            (
+                &*format!("a:{SECRET_A}"),
+                Some("b"),
+                "auth_signing_kid is not among auth_keys",
+            ),
             (
                 &*format!("a:{SECRET_A},a:{SECRET_B}"),
                 None,

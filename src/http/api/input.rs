@@ -6,11 +6,11 @@
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
+use crate::auth::Password;
 use crate::domain::{
     DateOfBirth, DomainError, Email, Profession, ProfilePicture, SummaryLength, Timezone,
     UpdateFrequency, UserId, UserName,
 };
-use crate::auth::Password;
 use crate::http::{ApiError, FieldError};
 use crate::models::user::{Change, NewUser, PreferenceChanges, UserChanges};
 

@@ -31,20 +31,22 @@ pub use config::{ApiConfig, MIN_TOKEN_CHARS, Variables};
 use super::{ApiError, Request, Response, head_response};
 use crate::db::Db;
 use crate::models::user::Scope;
+use crate::outbound::Outbound;
 use routes::Op;
 
 /// The path prefix of every route of this component.
 pub const PREFIX: &str = "/api/v1";
 
 /// Handles one request of the api component at `now` (UTC; dates of birth are bounded by
-/// its date, tokens are issued and checked against it).
+/// its date, tokens are issued and checked against it). `outbound` fetches Google's keys.
 pub async fn handle<D: Db>(
     request: &Request,
     config: &ApiConfig,
     db: &D,
+    outbound: &impl Outbound,
     now: DateTime<Utc>,
 ) -> Response {
-    let mut response = match route(request, config, db, now).await {
+    let mut response = match route(request, config, db, outbound, now).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -63,6 +65,7 @@ async fn route<D: Db>(
     request: &Request,
     config: &ApiConfig,
     db: &D,
+    outbound: &impl Outbound,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
     let path = request.uri().path();
@@ -71,11 +74,12 @@ async fn route<D: Db>(
         .ok_or(ApiError::NotFound("no such route"))?;
     let (route, params) = routes::find(rest).ok_or(ApiError::NotFound("no such route"))?;
     let caller = bearer::authorize(request.headers(), route.access, config, now)?;
-    let operation = route
-        .operation(request.method())
-        .ok_or_else(|| ApiError::MethodNotAllowed {
-            allow: route.allow(),
-        })?;
+    let operation =
+        route
+            .operation(request.method())
+            .ok_or_else(|| ApiError::MethodNotAllowed {
+                allow: route.allow(),
+            })?;
     let today = now.date_naive();
     let id = || users::user_id(params.first().copied().unwrap_or(""));
     let me = || caller.user().ok_or(ApiError::Unauthorized);
@@ -94,7 +98,7 @@ async fn route<D: Db>(
         Op::Login => auth::login(request, config, db, now).await,
         Op::Refresh => auth::refresh(request, config, db, now).await,
         Op::Logout => auth::logout(request, db).await,
-        Op::Google => auth::google(request, config, db, now).await,
+        Op::Google => auth::google(request, config, db, outbound, now).await,
         Op::GetMe => me::get(request, me()?, db).await,
         Op::UpdateMe => me::update(request, me()?, db, today).await,
         Op::DeleteMe => me::delete(request, me()?, db).await,
@@ -103,4 +107,3 @@ async fn route<D: Db>(
         Op::ChangePassword => me::change_password(request, me()?, db).await,
     }
 }
-

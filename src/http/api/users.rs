@@ -79,7 +79,11 @@ pub async fn list<D: Db>(request: &Request, db: &D) -> Result<Response, ApiError
     serialized_response(StatusCode::OK, &page)
 }
 
-pub async fn create<D: Db>(request: &Request, db: &D, today: NaiveDate) -> Result<Response, ApiError> {
+pub async fn create<D: Db>(
+    request: &Request,
+    db: &D,
+    today: NaiveDate,
+) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let new_user = input::new_user(&body, today)?;
     let user = store::create(db, &new_user).await?;
