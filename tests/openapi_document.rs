@@ -85,6 +85,7 @@ fn the_validator_catches_drift() {
     );
     assert!(check("GET", "/api/v1/nowhere", 200, JSON, &user()).is_err());
     assert!(check("GET", "/api/v1/users/7", 404, JSON, &problem).is_err());
+    assert!(check("GET", "/api/v1/users/7", 410, PROBLEM, &problem).is_err());
     let mut invalid = problem.clone();
     invalid["status"] = json!(422);
     assert!(check("POST", "/api/v1/users", 422, PROBLEM, &invalid).is_err());

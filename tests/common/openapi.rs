@@ -10,7 +10,8 @@
 //! - the `Content-Type` to be one the reply documents (none and no body when it documents
 //!   no content), and the body to be JSON valid against the reply's schema (JSON Schema
 //!   2020-12, formats asserted, `$ref`s resolved in the whole document);
-//! - every header the reply documents as `required` to be there, valid against its schema.
+//! - every header the reply documents as `required` to be there, valid against its schema;
+//! - a problem's `status` to be the response's.
 //!
 //! Shared by the native API tests (`tests/common/api.rs`) and the end-to-end tests
 //! (`tests/e2e/client.rs`, with the document the running server serves).
@@ -288,7 +289,14 @@ impl Document {
             serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
         self.schemas
             .validate(&value, index)
-            .map_err(|e| format!("body is not a valid {name}:\n{e:#}"))
+            .map_err(|e| format!("body is not a valid {name}:\n{e:#}"))?;
+        if media == "application/problem+json" && value["status"] != status {
+            return Err(format!(
+                "the problem's status {} is not the response's",
+                value["status"]
+            ));
+        }
+        Ok(())
     }
 
     /// [`Document::check`] on a response of the api handler; panics with the mismatch.
