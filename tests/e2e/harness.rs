@@ -11,6 +11,8 @@ use crate::client::{Request, Response};
 
 /// The bearer token the components are started with.
 pub const TOKEN: &str = "e2e-token-0123456789";
+/// The access-token signing key of the e2e runs (`kid:base64(32 bytes)`).
+pub const AUTH_KEYS: &str = "e2e:ZTJlLW9ubHktc2lnbmluZy1rZXktb2YtMzItYnl0ZXMh";
 /// `db_timeout_ms` given to the components.
 pub const DB_TIMEOUT_MS: u64 = 1000;
 
@@ -242,6 +244,7 @@ impl Spin {
             .args(["--variable", &format!("database_url={}", pg.url())])
             .args(["--variable", &format!("db_host=127.0.0.1:{}", pg.port)])
             .args(["--variable", &format!("api_token={TOKEN}")])
+            .args(["--variable", &format!("auth_keys={AUTH_KEYS}")])
             .args(["--variable", &format!("db_timeout_ms={DB_TIMEOUT_MS}")])
             .args(["--variable", "environment=e2e"])
             .stdin(Stdio::null())
