@@ -24,6 +24,9 @@ mod expect;
 mod google;
 mod harness;
 mod health;
+#[allow(dead_code)]
+#[path = "../common/openapi.rs"]
+mod openapi;
 mod outage;
 mod users;
 
