@@ -13,6 +13,24 @@ use crate::client::{Request, Response};
 pub const TOKEN: &str = "e2e-token-0123456789";
 /// `db_timeout_ms` given to the components.
 pub const DB_TIMEOUT_MS: u64 = 1000;
+/// The access-token key the api component is started with: `auth_keys` is
+/// `AUTH_KID:base64(AUTH_SECRET)`, and `auth_signing_kid` names it.
+pub const AUTH_KID: &str = "e2e1";
+/// 32 bytes.
+pub const AUTH_SECRET: &[u8] = b"e2e-signing-secret-0123456789abc";
+/// `auth_issuer` and `auth_audience` given to the component (not the defaults, so the
+/// checks see the variables arrive).
+pub const AUTH_ISSUER: &str = "keemu-e2e";
+pub const AUTH_AUDIENCE: &str = "keemu-e2e-api";
+
+/// The `auth_keys` value.
+pub fn auth_keys() -> String {
+    use base64::Engine as _;
+    format!(
+        "{AUTH_KID}:{}",
+        base64::engine::general_purpose::STANDARD.encode(AUTH_SECRET)
+    )
+}
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -247,7 +265,16 @@ impl Spin {
             .args(["--variable", &format!("database_url={}", pg.url())])
             .args(["--variable", &format!("db_host=127.0.0.1:{}", pg.port)])
             .args(["--variable", &format!("api_token={TOKEN}")])
+            .args(
+                crate::google::spin_variables()
+                    .iter()
+                    .flat_map(|v| ["--variable", v.as_str()]),
+            )
             .args(["--variable", &format!("db_timeout_ms={DB_TIMEOUT_MS}")])
+            .args(["--variable", &format!("auth_keys={}", auth_keys())])
+            .args(["--variable", &format!("auth_signing_kid={AUTH_KID}")])
+            .args(["--variable", &format!("auth_issuer={AUTH_ISSUER}")])
+            .args(["--variable", &format!("auth_audience={AUTH_AUDIENCE}")])
             .args(["--variable", "environment=e2e"])
             .args(
                 variables

@@ -17,9 +17,6 @@ use crate::expect;
 use crate::fixtures_server::{Answer, FixtureServer};
 use crate::harness::{Postgres, Spin};
 
-/// Access-token keys given to `spin up` for these checks (kid `e2e`, 32 bytes).
-pub const AUTH_KEYS: &str = "e2e:ZTJlLW9ubHkta2V5LWZvci1zb3VyY2VzLWNoZWNrcyE";
-
 pub const CHANNEL: &str = "UCBa659QWEk1AI4Tg--mrJ2A";
 const SUBSCRIPTIONS: &str = "/api/v1/me/subscriptions";
 
@@ -71,7 +68,6 @@ pub fn fixtures() -> FixtureServer {
 /// The variables `spin up` needs for these checks.
 pub fn variables(server: &FixtureServer, allow_loopback: bool) -> Vec<(&'static str, String)> {
     vec![
-        ("auth_keys", AUTH_KEYS.to_owned()),
         ("outbound_allow_loopback", allow_loopback.to_string()),
         ("youtube_origin", server.origin()),
         ("fetch_extra_origin", server.origin()),
