@@ -225,6 +225,7 @@ impl Env {
             .expect("request");
         let db = self.instance.request_db();
         let response = api::handle(&request, &self.config, &db, &self.web, Utc::now()).await;
+        common::openapi::library().assert_response(method, path, &response);
         Reply {
             status: response.status().as_u16(),
             body: if response.body().is_empty() {

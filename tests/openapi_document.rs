@@ -309,6 +309,34 @@ async fn every_operation_answers_as_documented() {
         "new_password": "another fine passphrase"});
     let changed = send("POST", "/api/v1/me/password", Some(change), me).await;
     assert_eq!(changed.status, 204);
+    // Subscriptions and the feed (a subreddit needs no fetch; NoOutbound fails any fetch).
+    let subscriptions = "/api/v1/me/subscriptions";
+    let subscribed = send("POST", subscriptions, Some(json!({"url": "r/rust"})), me).await;
+    assert_eq!(subscribed.status, 201, "{}", subscribed.json());
+    let again = send("POST", subscriptions, Some(json!({"url": "r/Rust"})), me).await;
+    assert_eq!(again.status, 200);
+    let unreachable = json!({"url": "https://blog.example/"});
+    let unreachable = send("POST", subscriptions, Some(unreachable), me).await;
+    assert_eq!(unreachable.status, 422);
+    let subscription = format!("{subscriptions}/{}", subscribed.json()["id"]);
+    let list = format!("{subscriptions}?limit=5");
+    assert_eq!(send("GET", &list, None, me).await.status, 200);
+    assert_eq!(send("GET", &subscription, None, me).await.status, 200);
+    let patch = json!({"display_name": "Rust", "notifications_enabled": false});
+    assert_eq!(
+        send("PATCH", &subscription, Some(patch), me).await.status,
+        200
+    );
+    let items = format!("{subscription}/items?limit=5");
+    assert_eq!(send("GET", &items, None, me).await.status, 200);
+    assert_eq!(
+        send("GET", "/api/v1/me/feed?limit=5", None, me)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(send("DELETE", &subscription, None, me).await.status, 204);
+    assert_eq!(send("GET", &subscription, None, me).await.status, 404);
     assert_eq!(send("DELETE", "/api/v1/me", None, me).await.status, 204);
     // Google sign-in is not configured here: a problem, as the document allows.
     let google = json!({"id_token": "x.y.z"});

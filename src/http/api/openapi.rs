@@ -54,12 +54,18 @@ const WITH_LOCATION: &[(Op, &str)] = &[
         "The new user's path (`/api/v1/users/{id}`).",
     ),
     (Op::Register, "The new user's own resource, `/api/v1/me`."),
+    (
+        Op::Subscribe,
+        "The subscription's path (`/api/v1/me/subscriptions/{subscription_id}`).",
+    ),
 ];
 
 /// The schema of each `{name}` path parameter.
-const PATH_PARAMETERS: &[(&str, &str)] = &[("id", "UserId")];
+const PATH_PARAMETERS: &[(&str, &str)] = &[("id", "UserId"), ("subscription_id", "SubscriptionId")];
 
-const INFO: &str = "The users and preferences API of KeeMU. Every error is \
+const INFO: &str = "The users, preferences and subscriptions API of KeeMU: people follow \
+YouTube channels, subreddits and blogs (`/me/subscriptions`, by a URL as pasted) and read \
+their items newest first (`/me/feed`). Every error is \
 `application/problem+json` (RFC 9457: `type`, `title`, `status`, `detail`; 422 adds \
 `errors: [{field, message}]`). HEAD is answered wherever GET is, with GET's status and \
 headers and no body. Reads of a user or of preferences carry an `ETag`; `If-None-Match` \

@@ -465,7 +465,7 @@ pub static ROUTES: &[Route] = &[
         ],
     },
     Route {
-        path: "/me/subscriptions/{id}",
+        path: "/me/subscriptions/{subscription_id}",
         access: Access::User,
         operations: &[
             Operation {
@@ -501,7 +501,7 @@ pub static ROUTES: &[Route] = &[
         ],
     },
     Route {
-        path: "/me/subscriptions/{id}/items",
+        path: "/me/subscriptions/{subscription_id}/items",
         access: Access::User,
         operations: &[Operation {
             method: Method::GET,
