@@ -203,9 +203,10 @@ pub fn is_public_ipv6(ip: Ipv6Addr) -> bool {
         // 6to4: the IPv4 address in bits 16..48.
         return is_public_ipv4(embedded_v4(s[1], s[2]));
     }
-    let special = (s[0] == 0x2001 && s[1] < 0x0200)   // IETF protocol assignments, Teredo
-        || (s[0] == 0x2001 && s[1] == 0x0db8)         // documentation
-        || s[0] == 0x3fff; // documentation (RFC 9637)
+    // 2001::/23 (IETF protocol assignments, Teredo), 2001:db8::/32 and 3fff::/20
+    // (documentation).
+    let special =
+        (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8)) || (s[0] == 0x3fff && s[1] < 0x1000);
     !special
 }
 
