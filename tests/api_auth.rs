@@ -1242,6 +1242,25 @@ fn me_routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
             "/api/v1/me/password",
             Some(json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})),
         ),
+        ("GET", "/api/v1/me/subscriptions", None),
+        ("HEAD", "/api/v1/me/subscriptions", None),
+        (
+            "POST",
+            "/api/v1/me/subscriptions",
+            Some(json!({"url": "r/rust"})),
+        ),
+        ("GET", "/api/v1/me/subscriptions/1", None),
+        ("HEAD", "/api/v1/me/subscriptions/1", None),
+        (
+            "PATCH",
+            "/api/v1/me/subscriptions/1",
+            Some(json!({"display_name": "Mine"})),
+        ),
+        ("DELETE", "/api/v1/me/subscriptions/1", None),
+        ("GET", "/api/v1/me/subscriptions/1/items", None),
+        ("HEAD", "/api/v1/me/subscriptions/1/items", None),
+        ("GET", "/api/v1/me/feed", None),
+        ("HEAD", "/api/v1/me/feed", None),
     ]
 }
 
@@ -1252,9 +1271,11 @@ fn me_routes_cover_the_route_table() {
         .filter(|r| r.access == Access::User)
         .flat_map(|r| {
             r.operations.iter().flat_map(move |o| {
-                let mut v = vec![format!("{} /api/v1{}", o.method, r.path)];
+                // Path parameters as me_routes() fills them.
+                let path = r.path.replace("{subscription_id}", "1");
+                let mut v = vec![format!("{} /api/v1{path}", o.method)];
                 if o.method == Method::GET {
-                    v.push(format!("HEAD /api/v1{}", r.path));
+                    v.push(format!("HEAD /api/v1{path}"));
                 }
                 v
             })

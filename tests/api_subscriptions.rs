@@ -623,7 +623,9 @@ async fn patch_delete_and_resubscribe() {
     assert_eq!(reply.status, 201);
     assert_ne!(reply.body["id"].as_i64(), Some(id));
 
-    // A deactivated account's token: 401 on the collections, nothing written.
+    // A deactivated account's token: 401 on every route, in the route's one statement;
+    // nothing written.
+    let path = format!("/api/v1/me/subscriptions/{}", reply.body["id"]);
     env.execute(&format!(
         "UPDATE users SET is_active = false WHERE id = {ada_id}"
     ))
@@ -631,13 +633,28 @@ async fn patch_delete_and_resubscribe() {
     let reply = env.subscribe(&ada, "r/golang").await;
     assert_eq!(reply.status, 401, "{}", reply.body);
     assert_eq!(env.count("SELECT count(*) FROM content_sources").await, 1);
-    for path in ["/api/v1/me/subscriptions", "/api/v1/me/feed"] {
+    let patch = Some(json!({"is_active": false}));
+    for (method, path, body) in [
+        ("GET", "/api/v1/me/subscriptions".to_owned(), None),
+        ("GET", "/api/v1/me/feed".to_owned(), None),
+        ("GET", path.clone(), None),
+        ("GET", format!("{path}/items"), None),
+        ("PATCH", path.clone(), patch.clone()),
+        ("PATCH", path.clone(), Some(json!({}))),
+        ("DELETE", path.clone(), None),
+    ] {
+        let reply = env.call(&ada, method, &path, body).await;
         assert_eq!(
-            env.call(&ada, "GET", path, None).await.status,
-            401,
-            "{path}"
+            (reply.status, reply.statements),
+            (401, 1),
+            "{method} {path}"
         );
     }
+    assert_eq!(
+        env.count("SELECT count(*) FROM user_subscriptions WHERE is_active")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]

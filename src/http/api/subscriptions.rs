@@ -17,7 +17,7 @@
 //! problem is with the address the user gave, and retrying the same request will not help.
 //! 503 is kept for our own outages (the database). Another user's subscription id is 404,
 //! like an id that does not exist. A token whose account is gone or deactivated gets 401 on
-//! the collection routes (as on `/me`), 404 on one subscription.
+//! every route, as on `/me` (the check is part of each route's one statement).
 //!
 //! Every request sends at most one SQL statement; subscribing sends it after the fetches.
 
@@ -33,7 +33,7 @@ use crate::http::{
     ApiError, FieldError, Request, Response, empty_response, json, serialized_response,
 };
 use crate::models::source::SubscriptionId;
-use crate::models::source::store;
+use crate::models::source::store::{self, Mine};
 use crate::observability::log;
 use crate::outbound::Outbound;
 use crate::resolve::{self, ResolveError};
@@ -43,6 +43,14 @@ const NO_SUCH_SUBSCRIPTION: &str = "no subscription with this id";
 /// An id that is not a positive 64-bit integer names no subscription: 404.
 pub fn subscription_id(segment: &str) -> Result<SubscriptionId, ApiError> {
     SubscriptionId::parse_path_segment(segment).ok_or(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))
+}
+
+fn found<T>(mine: Mine<T>) -> Result<T, ApiError> {
+    match mine {
+        Mine::Found(value) => Ok(value),
+        Mine::NotFound => Err(ApiError::NotFound(NO_SUCH_SUBSCRIPTION)),
+        Mine::UserGone => Err(ACCOUNT_GONE),
+    }
 }
 
 fn url_error(error: ResolveError) -> ApiError {
@@ -118,9 +126,7 @@ pub async fn get<D: Db>(
     id: SubscriptionId,
     db: &D,
 ) -> Result<Response, ApiError> {
-    let subscription = store::get(db, me, id)
-        .await?
-        .ok_or(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))?;
+    let subscription = found(store::get(db, me, id).await?)?;
     serialized_response(StatusCode::OK, &subscription)
 }
 
@@ -133,9 +139,7 @@ pub async fn update<D: Db>(
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let changes = input::subscription_changes(&body)?;
-    let subscription = store::update(db, me, id, changes)
-        .await?
-        .ok_or(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))?;
+    let subscription = found(store::update(db, me, id, changes).await?)?;
     serialized_response(StatusCode::OK, &subscription)
 }
 
@@ -146,11 +150,8 @@ pub async fn delete<D: Db>(
     id: SubscriptionId,
     db: &D,
 ) -> Result<Response, ApiError> {
-    if store::delete(db, me, id).await? {
-        Ok(empty_response(StatusCode::NO_CONTENT))
-    } else {
-        Err(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))
-    }
+    found(store::delete(db, me, id).await?)?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
 /// `GET /me/subscriptions/{id}/items?limit=&before=`: the source's items, newest first.
@@ -161,8 +162,6 @@ pub async fn items<D: Db>(
     db: &D,
 ) -> Result<Response, ApiError> {
     let query = input::item_query(request.uri().query())?;
-    let page = store::items(db, me, id, query.cursor, query.limit)
-        .await?
-        .ok_or(ApiError::NotFound(NO_SUCH_SUBSCRIPTION))?;
+    let page = found(store::items(db, me, id, query.cursor, query.limit).await?)?;
     serialized_response(StatusCode::OK, &page)
 }

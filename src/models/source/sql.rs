@@ -4,9 +4,10 @@
 //! `timestamptz` does) and bound as
 //! `($n::timestamp AT TIME ZONE 'UTC')`).
 //!
-//! `$1` is always the signed-in user's id. Every statement joins that user and requires it
-//! to be active, so a deleted or deactivated account's token finds nothing, and a
-//! subscription id of another user is "not found".
+//! `$1` is always the signed-in user's id. Every statement starts from that user's row and
+//! requires it to be active: no row at all means the account is gone or deactivated (the
+//! API answers 401, as on every `/me` route), a row whose subscription columns are NULL
+//! means no such subscription of this user (404; another user's id looks the same).
 //!
 //! Item lists are keyset pages on `(published_at, id)` descending. With no cursor the bound
 //! is `('infinity', max bigint)`, so the comparison stays an index condition of
@@ -96,43 +97,59 @@ pub const LIST: &str = concat!(
     ORDER BY page.id"
 );
 
-/// `$1` user, `$2` subscription id.
+/// `$1` user, `$2` subscription id. No row: the user is not active; `id` NULL: no such
+/// subscription of the user.
 pub const GET: &str = concat!(
-    "SELECT ",
+    "SELECT u.id AS user_id, sub.* FROM users u
+    LEFT JOIN LATERAL (
+        SELECT ",
     subscription_columns!(),
     " FROM user_subscriptions us
-    JOIN content_sources s ON s.id = us.source_id
-    JOIN users u ON u.id = us.user_id
-    WHERE us.id = $2::bigint AND us.user_id = $1::bigint AND u.is_active"
+        JOIN content_sources s ON s.id = us.source_id
+        WHERE us.id = $2::bigint AND us.user_id = u.id
+    ) sub ON true
+    WHERE u.id = $1::bigint AND u.is_active"
 );
 
 /// `$1` user, `$2` subscription id; `$3/$4` display_name, `$5/$6` notifications_enabled,
-/// `$7/$8` is_active (flag "change it", new value; NULL clears the display name).
+/// `$7/$8` is_active (flag "change it", new value; NULL clears the display name). Rows as
+/// [`GET`]'s.
 pub const UPDATE: &str = concat!(
-    "UPDATE user_subscriptions us SET
-        display_name = CASE WHEN $3::boolean THEN $4::text ELSE us.display_name END,
-        notifications_enabled =
-            CASE WHEN $5::boolean THEN $6::boolean ELSE us.notifications_enabled END,
-        is_active = CASE WHEN $7::boolean THEN $8::boolean ELSE us.is_active END
-    FROM content_sources s, users u
-    WHERE us.id = $2::bigint AND us.user_id = $1::bigint
-      AND s.id = us.source_id AND u.id = us.user_id AND u.is_active
-    RETURNING ",
-    subscription_columns!()
+    "WITH u AS (
+        SELECT id FROM users WHERE id = $1::bigint AND is_active
+    ), updated AS (
+        UPDATE user_subscriptions us SET
+            display_name = CASE WHEN $3::boolean THEN $4::text ELSE us.display_name END,
+            notifications_enabled =
+                CASE WHEN $5::boolean THEN $6::boolean ELSE us.notifications_enabled END,
+            is_active = CASE WHEN $7::boolean THEN $8::boolean ELSE us.is_active END
+        FROM content_sources s, u
+        WHERE us.id = $2::bigint AND us.user_id = u.id AND s.id = us.source_id
+        RETURNING ",
+    subscription_columns!(),
+    "
+    )
+    SELECT u.id AS user_id, updated.* FROM u LEFT JOIN updated ON true"
 );
 
-/// `$1` user, `$2` subscription id. The source and its items stay (other users may follow it).
-pub const DELETE: &str = "DELETE FROM user_subscriptions us USING users u
-    WHERE us.id = $2::bigint AND us.user_id = $1::bigint AND u.id = us.user_id AND u.is_active
-    RETURNING us.id";
+/// `$1` user, `$2` subscription id. The source and its items stay (other users may follow
+/// it). No row: the user is not active; `id` NULL: no such subscription of the user.
+pub const DELETE: &str = "WITH u AS (
+        SELECT id FROM users WHERE id = $1::bigint AND is_active
+    ), deleted AS (
+        DELETE FROM user_subscriptions us USING u
+        WHERE us.id = $2::bigint AND us.user_id = u.id
+        RETURNING us.id
+    )
+    SELECT u.id AS user_id, deleted.id FROM u LEFT JOIN deleted ON true";
 
 /// `$1` user, `$2` subscription id, `$3/$4` the cursor (published_at as a UTC timestamp,
 /// id; NULL for the first page), `$5` limit. The items of the subscription's source, newest
-/// first. One row with NULL `id` when there are none; no row when the subscription is not
-/// the user's (or the user is not active).
+/// first. No row: the user is not active; `subscription_id` NULL: no such subscription of
+/// the user; one row with NULL `id`: no items.
 pub const ITEMS: &str = concat!(
-    "SELECT us.id AS subscription_id, page.* FROM user_subscriptions us
-    JOIN users u ON u.id = us.user_id
+    "SELECT u.id AS user_id, us.id AS subscription_id, page.* FROM users u
+    LEFT JOIN user_subscriptions us ON us.id = $2::bigint AND us.user_id = u.id
     LEFT JOIN LATERAL (
         SELECT ",
     item_columns!(),
@@ -143,7 +160,7 @@ pub const ITEMS: &str = concat!(
         ORDER BY ci.published_at DESC, ci.id DESC
         LIMIT $5::bigint
     ) page ON true
-    WHERE us.id = $2::bigint AND us.user_id = $1::bigint AND u.is_active
+    WHERE u.id = $1::bigint AND u.is_active
     ORDER BY page.published_at DESC, page.id DESC"
 );
 

@@ -11,6 +11,30 @@ use crate::db::{Db, DbError, Record, Row, nullable};
 use crate::domain::{Source, UserId};
 use crate::models::user::Change;
 
+/// What a statement addressing one subscription found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mine<T> {
+    Found(T),
+    /// The user has no subscription with this id (it may be another user's).
+    NotFound,
+    /// The user is deleted or deactivated.
+    UserGone,
+}
+
+/// Reads the one-subscription rows (see [`super::sql`]): none means the user is gone, a
+/// NULL `column` means no such subscription.
+fn mine<T>(
+    rows: &[Row],
+    column: &str,
+    read: impl FnOnce(&[Row]) -> Result<T, DbError>,
+) -> Result<Mine<T>, DbError> {
+    match rows.first() {
+        None => Ok(Mine::UserGone),
+        Some(row) if row.get_opt::<i64>(column)?.is_none() => Ok(Mine::NotFound),
+        Some(_) => read(rows).map(Mine::Found),
+    }
+}
+
 /// A subscription as `subscribe` left it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscribed {
@@ -112,11 +136,9 @@ pub async fn get(
     db: &impl Db,
     user: UserId,
     id: SubscriptionId,
-) -> Result<Option<Record<Subscription>>, DbError> {
+) -> Result<Mine<Record<Subscription>>, DbError> {
     let rows = db.read(sql::GET, &[user.into(), id.into()]).await?;
-    rows.first()
-        .map(|row| Record::from_row(row, ""))
-        .transpose()
+    mine(&rows, "id", |rows| Record::from_row(&rows[0], ""))
 }
 
 /// Applies a merge patch to one of the user's subscriptions. An empty patch writes nothing.
@@ -125,7 +147,7 @@ pub async fn update(
     user: UserId,
     id: SubscriptionId,
     changes: SubscriptionChanges,
-) -> Result<Option<Record<Subscription>>, DbError> {
+) -> Result<Mine<Record<Subscription>>, DbError> {
     if changes.is_empty() {
         return get(db, user, id).await;
     }
@@ -146,30 +168,34 @@ pub async fn update(
         nullable(changes.is_active),
     ];
     let rows = db.write(sql::UPDATE, &params).await?;
-    rows.first()
-        .map(|row| Record::from_row(row, ""))
-        .transpose()
+    mine(&rows, "id", |rows| Record::from_row(&rows[0], ""))
 }
 
-/// Deletes one of the user's subscriptions; `false` if there is no such subscription.
-pub async fn delete(db: &impl Db, user: UserId, id: SubscriptionId) -> Result<bool, DbError> {
+/// Deletes one of the user's subscriptions.
+pub async fn delete(db: &impl Db, user: UserId, id: SubscriptionId) -> Result<Mine<()>, DbError> {
     let rows = db.write(sql::DELETE, &[user.into(), id.into()]).await?;
-    Ok(!rows.is_empty())
+    mine(&rows, "id", |_| Ok(()))
 }
 
-/// The items of one subscription's source, newest first, older than `before`. `None` if the
-/// subscription is not the user's.
+/// The items of one subscription's source, newest first, older than `before`.
 pub async fn items(
     db: &impl Db,
     user: UserId,
     id: SubscriptionId,
     before: Option<ItemCursor>,
     limit: u32,
-) -> Result<Option<ItemPage>, DbError> {
+) -> Result<Mine<ItemPage>, DbError> {
     let [at, item] = cursor_params(before)?;
     let params = [user.into(), id.into(), at, item, limit_param(limit)];
     let rows = db.read(sql::ITEMS, &params).await?;
-    page(&rows, limit, Item::from_row, Item::cursor)
+    mine(&rows, "subscription_id", |rows| {
+        page(rows, limit, Item::from_row, Item::cursor).map(|p| {
+            p.unwrap_or(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            })
+        })
+    })
 }
 
 /// The items of the user's active subscriptions, newest first, older than `before`. `None`
