@@ -220,8 +220,22 @@ pub struct Spin {
     state: PathBuf,
 }
 
+/// How a `spin up` differs from the default (the repository's runtime-config.toml, the
+/// common variables).
+#[derive(Default)]
+pub struct SpinOptions {
+    /// Another runtime config file instead of runtime-config.toml.
+    pub runtime_config: Option<PathBuf>,
+    /// More `--variable name=value` pairs.
+    pub variables: Vec<(String, String)>,
+}
+
 impl Spin {
     pub fn start(pg: &Postgres) -> Spin {
+        Spin::start_with(pg, &SpinOptions::default())
+    }
+
+    pub fn start_with(pg: &Postgres, options: &SpinOptions) -> Spin {
         let spin = spin_binary().expect(
             "the spin CLI (Spin 4) was not found: not on PATH, no $KEEMU_SPIN, and no \
              ../shared/spin/spin beside the repository (https://spinframework.dev/install)",
@@ -233,10 +247,21 @@ impl Spin {
             .expect("mktemp");
         let state = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_owned());
         let output = std::fs::File::create(state.join("spin-up.txt")).expect("spin output file");
+        let runtime_config = options
+            .runtime_config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runtime-config.toml"));
+        let extra: Vec<String> = options
+            .variables
+            .iter()
+            .flat_map(|(name, value)| ["--variable".to_owned(), format!("{name}={value}")])
+            .collect();
         let child = Command::new(&spin)
             .current_dir(repo())
             .args(["up", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--runtime-config-file", "runtime-config.toml"])
+            .arg("--runtime-config-file")
+            .arg(&runtime_config)
+            .args(&extra)
             .arg("--state-dir")
             .arg(&state)
             .args(["--variable", &format!("database_url={}", pg.url())])

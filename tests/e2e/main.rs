@@ -10,7 +10,10 @@
 //!   method of both components, 50 concurrent creates, and at the end a look at
 //!   `pg_stat_activity` for sessions left inside a transaction;
 //! - [`database_outage_and_recovery`]: its own pair, for stopping, freezing and restarting
-//!   the database under a running `spin up`.
+//!   the database under a running `spin up`;
+//! - [`ingestion`]: its own PostgreSQL, a feed server on 127.0.0.1 and three `spin up`s: one
+//!   that may fetch from it (every kind of feed, concurrency, 304s, back-off, throughput),
+//!   and two with the repository's runtime config, which blocks private networks.
 //!
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
@@ -19,8 +22,10 @@ mod checks;
 mod client;
 mod concurrency;
 mod expect;
+mod feed_server;
 mod harness;
 mod health;
+mod ingest;
 mod outage;
 mod users;
 
@@ -49,7 +54,7 @@ fn logs_are_clean(spin: &Spin, checks: &mut checks::Checks) {
 use harness::{Postgres, Spin};
 
 fn wasm_built() {
-    for name in ["keemu_health", "keemu_api"] {
+    for name in ["keemu_health", "keemu_api", "keemu_ingest"] {
         let path = harness::repo().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
         assert!(
             path.exists(),
@@ -86,4 +91,32 @@ fn database_outage_and_recovery() {
     outage::checks(&mut spin, &pg, &mut checks);
     logs_are_clean(&spin, &mut checks);
     checks.finish("database_outage_and_recovery", || spin.component_logs(30));
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn ingestion() {
+    wasm_built();
+    let pg = Postgres::start();
+    let feeds = feed_server::FeedServer::start();
+    let mut checks = checks::Checks::new();
+    let logs = {
+        let spin = Spin::start_with(&pg, &ingest::options(&feeds, true, None));
+        ingest::checks(&spin, &pg, &feeds, &mut checks);
+        checks.run(
+            "ingest: throughput, 50 sources x 50 items in one round",
+            || ingest::throughput(&spin, &pg, &feeds, 50, 1),
+        );
+        checks.run(
+            "ingest: throughput, 200 sources x 50 items in 4 concurrent rounds",
+            || ingest::throughput(&spin, &pg, &feeds, 200, 4),
+        );
+        checks.run("after ingestion: no session idle in transaction", || {
+            assert_eq!(pg.idle_in_transaction(), "0");
+        });
+        logs_are_clean(&spin, &mut checks);
+        spin.component_logs(30)
+    };
+    ingest::blocked(&pg, &feeds, &mut checks);
+    checks.finish("ingestion", || logs);
 }
