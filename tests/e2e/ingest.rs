@@ -64,8 +64,8 @@ fn add_source(pg: &Postgres, kind: &str, identifier: &str, url: &str) -> i64 {
     int(
         pg,
         &format!(
-            "INSERT INTO content_sources (kind, identifier, feed_url) \
-             VALUES ('{kind}', '{identifier}', '{url}') RETURNING id"
+            "WITH s AS (INSERT INTO content_sources (kind, identifier, feed_url) \
+             VALUES ('{kind}', '{identifier}', '{url}') RETURNING id) SELECT id FROM s"
         ),
     )
 }
