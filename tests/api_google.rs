@@ -100,6 +100,7 @@ impl Google {
             .expect("request");
         let db = self.instance.request_db();
         let response = api::handle(&request, &self.config, &db, &self.google, now).await;
+        common::openapi::library().assert_response("POST", path, &response);
         let json = if response.body().is_empty() {
             Value::Null
         } else {

@@ -93,11 +93,17 @@ pub fn request(
     builder.body(bytes::Bytes::from(bytes)).expect("request")
 }
 
-/// Sends `request` through the handler on `instance`.
+/// Sends `request` through the handler on `instance`. Every response is checked against the
+/// OpenAPI document (panics on a mismatch).
 pub async fn send_on(instance: &Instance, request: http::Request<bytes::Bytes>) -> Reply {
     let db = instance.request_db();
     let config = config();
     let response = api::handle(&request, &config, &db, &NoOutbound, chrono::Utc::now()).await;
+    super::openapi::library().assert_response(
+        request.method().as_str(),
+        &request.uri().to_string(),
+        &response,
+    );
     Reply {
         status: response.status().as_u16(),
         response,

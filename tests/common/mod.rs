@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod openapi;
 
 use std::rc::Rc;
 use std::time::Duration;

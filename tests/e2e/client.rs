@@ -6,11 +6,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::harness::TOKEN;
+use crate::openapi::Document;
 
 /// A request to send.
 #[derive(Debug, Clone)]
@@ -89,8 +91,30 @@ impl Request {
         bytes
     }
 
-    /// Sends the request to 127.0.0.1:`port` and reads the whole answer.
+    /// Sends the request to 127.0.0.1:`port` and reads the whole answer. An answer to a
+    /// request under `/api/v1` is checked against the OpenAPI document the server serves
+    /// (fetched once per server, see [`documented`]): a mismatch panics with what differs.
     pub fn send(&self, port: u16) -> Result<Response, String> {
+        let response = self.send_unchecked(port)?;
+        if self.path.starts_with(API_PREFIX) {
+            let document = documented(port);
+            if let Err(message) = document.check(
+                &self.method,
+                &self.path,
+                response.status,
+                &response.header_pairs(),
+                &response.body,
+            ) {
+                // Also printed: a panic in a client thread loses its message.
+                eprintln!("e2e: {message}");
+                panic!("{message}");
+            }
+        }
+        Ok(response)
+    }
+
+    /// Sends the request and reads the whole answer, unchecked.
+    fn send_unchecked(&self, port: u16) -> Result<Response, String> {
         let mut stream =
             TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
         stream
@@ -106,6 +130,48 @@ impl Request {
         }
         Response::parse(&raw, self.method == "HEAD")
     }
+}
+
+const API_PREFIX: &str = "/api/v1/";
+
+/// The OpenAPI document served by the server on `port`, fetched from
+/// `GET /api/v1/openapi.json` without a token on first use. It must be the document this
+/// source builds.
+fn documented(port: u16) -> &'static Document {
+    static DOCUMENTS: Mutex<Vec<(u16, &'static Document)>> = Mutex::new(Vec::new());
+    let mut documents = DOCUMENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, document)) = documents.iter().find(|(p, _)| *p == port) {
+        return document;
+    }
+    let path = "/api/v1/openapi.json";
+    let response = Request::get(path)
+        .authorization(None)
+        .send_unchecked(port)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(response.status, 200, "GET {path}: {}", response.describe());
+    let served = response.json();
+    assert!(
+        served == *crate::openapi::library().json(),
+        "the served OpenAPI document is not the one this source builds"
+    );
+    let document = crate::openapi::Document::new(served)
+        .unwrap_or_else(|e| panic!("the served OpenAPI document: {e}"));
+    let document: &'static Document = Box::leak(Box::new(document));
+    document
+        .check(
+            "GET",
+            path,
+            response.status,
+            &response.header_pairs(),
+            &response.body,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "e2e: {path} served {} paths; every answer under /api/v1 is checked against it",
+        document.json()["paths"].as_object().map_or(0, |p| p.len())
+    );
+    documents.push((port, document));
+    document
 }
 
 /// A parsed answer.
@@ -186,6 +252,14 @@ impl Response {
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The header fields as (name, value) pairs.
+    pub fn header_pairs(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect()
     }
 

@@ -13,7 +13,7 @@ use crate::users;
 const CLIENTS: usize = 50;
 
 /// Sends all `requests` at once (one thread each, released together); answers in order.
-fn all_at_once(port: u16, requests: Vec<Request>) -> Vec<Response> {
+pub fn all_at_once(port: u16, requests: Vec<Request>) -> Vec<Response> {
     let barrier = Arc::new(Barrier::new(requests.len()));
     let threads: Vec<_> = requests
         .into_iter()

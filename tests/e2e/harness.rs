@@ -13,6 +13,24 @@ use crate::client::{Request, Response};
 pub const TOKEN: &str = "e2e-token-0123456789";
 /// `db_timeout_ms` given to the components.
 pub const DB_TIMEOUT_MS: u64 = 1000;
+/// The access-token key the api component is started with: `auth_keys` is
+/// `AUTH_KID:base64(AUTH_SECRET)`, and `auth_signing_kid` names it.
+pub const AUTH_KID: &str = "e2e1";
+/// 32 bytes.
+pub const AUTH_SECRET: &[u8] = b"e2e-signing-secret-0123456789abc";
+/// `auth_issuer` and `auth_audience` given to the component (not the defaults, so the
+/// checks see the variables arrive).
+pub const AUTH_ISSUER: &str = "keemu-e2e";
+pub const AUTH_AUDIENCE: &str = "keemu-e2e-api";
+
+/// The `auth_keys` value.
+pub fn auth_keys() -> String {
+    use base64::Engine as _;
+    format!(
+        "{AUTH_KID}:{}",
+        base64::engine::general_purpose::STANDARD.encode(AUTH_SECRET)
+    )
+}
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -220,11 +238,12 @@ pub struct Spin {
     state: PathBuf,
 }
 
-/// How a `spin up` differs from the default (the repository's runtime-config.toml, the
-/// common variables).
+/// How a `spin up` differs from the default (the common variables, and a runtime config
+/// that blocks no network: the tests' own servers are on loopback, which the repository's
+/// runtime-config.toml blocks).
 #[derive(Default)]
 pub struct SpinOptions {
-    /// Another runtime config file instead of runtime-config.toml.
+    /// A runtime config file instead of the default one (e.g. the repository's).
     pub runtime_config: Option<PathBuf>,
     /// More `--variable name=value` pairs.
     pub variables: Vec<(String, String)>,
@@ -247,10 +266,16 @@ impl Spin {
             .expect("mktemp");
         let state = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_owned());
         let output = std::fs::File::create(state.join("spin-up.txt")).expect("spin output file");
-        let runtime_config = options
-            .runtime_config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("runtime-config.toml"));
+        let runtime_config = options.runtime_config.clone().unwrap_or_else(|| {
+            let path = state.join("runtime-config.toml");
+            std::fs::write(
+                &path,
+                "# e2e: the tests' servers (key set, feeds) are on loopback\n\
+                 [outbound_networking]\nblock_networks = []\n",
+            )
+            .expect("write the e2e runtime config");
+            path
+        });
         let extra: Vec<String> = options
             .variables
             .iter()
@@ -267,7 +292,16 @@ impl Spin {
             .args(["--variable", &format!("database_url={}", pg.url())])
             .args(["--variable", &format!("db_host=127.0.0.1:{}", pg.port)])
             .args(["--variable", &format!("api_token={TOKEN}")])
+            .args(
+                crate::google::spin_variables()
+                    .iter()
+                    .flat_map(|v| ["--variable", v.as_str()]),
+            )
             .args(["--variable", &format!("db_timeout_ms={DB_TIMEOUT_MS}")])
+            .args(["--variable", &format!("auth_keys={}", auth_keys())])
+            .args(["--variable", &format!("auth_signing_kid={AUTH_KID}")])
+            .args(["--variable", &format!("auth_issuer={AUTH_ISSUER}")])
+            .args(["--variable", &format!("auth_audience={AUTH_AUDIENCE}")])
             .args(["--variable", "environment=e2e"])
             .stdin(Stdio::null())
             .stdout(output.try_clone().expect("spin output file"))

@@ -16,36 +16,21 @@ use crate::harness::{Postgres, Spin, SpinOptions, repo};
 const ROUTE: &str = "/internal/ingest";
 
 /// The options for a `spin up` whose ingest component may fetch from `feeds`:
-/// `allow_loopback` for the URL check, and the runtime config (`None`: one without any
-/// blocked network).
+/// `allow_loopback` for the URL check, and the runtime config (`None`: the harness's, which
+/// blocks no network).
 pub fn options(
     feeds: &FeedServer,
     allow_loopback: bool,
     runtime_config: Option<std::path::PathBuf>,
 ) -> SpinOptions {
-    let runtime_config = runtime_config.unwrap_or_else(open_runtime_config);
     SpinOptions {
-        runtime_config: Some(runtime_config),
+        runtime_config,
         variables: vec![
             ("ingest_allow_loopback".into(), allow_loopback.to_string()),
             ("ingest_fetch_timeout_ms".into(), "1000".into()),
             ("ingest_extra_origin".into(), feeds.origin()),
         ],
     }
-}
-
-/// A runtime config without blocked networks (the feed server is on loopback).
-fn open_runtime_config() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "keemu-e2e-runtime-config-{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(
-        &path,
-        "# e2e: the feed server is on loopback\n[outbound_networking]\nblock_networks = []\n",
-    )
-    .expect("write the e2e runtime config");
-    path
 }
 
 fn ingest(spin: &Spin, query: &str) -> Value {

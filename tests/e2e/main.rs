@@ -7,7 +7,8 @@
 //!
 //! To keep process starts few, two servers are started in all:
 //! - [`every_route_on_one_server`]: one PostgreSQL and one `spin up` for every route and
-//!   method of both components, 50 concurrent creates, and at the end a look at
+//!   method of both components, 50 concurrent creates, accounts and sign-in ([`auth`]:
+//!   register, login, refresh, logout, /me, forged tokens, the throttle), and at the end a look at
 //!   `pg_stat_activity` for sessions left inside a transaction;
 //! - [`database_outage_and_recovery`]: its own pair, for stopping, freezing and restarting
 //!   the database under a running `spin up`;
@@ -18,14 +19,19 @@
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
 
+mod auth;
 mod checks;
 mod client;
 mod concurrency;
 mod expect;
 mod feed_server;
+mod google;
 mod harness;
 mod health;
 mod ingest;
+#[allow(dead_code)]
+#[path = "../common/openapi.rs"]
+mod openapi;
 mod outage;
 mod users;
 
@@ -38,12 +44,18 @@ fn logs_are_clean(spin: &Spin, checks: &mut checks::Checks) {
             logs.contains("request_completed"),
             "the components logged requests"
         );
+        let auth_keys = harness::auth_keys();
         for secret in [
             harness::TOKEN,
             "postgres://",
             "@example.com",
             "Ada Lovelace",
             "Racer ",
+            // Passwords, the signing key, and access tokens (a JWT header starts `eyJ`).
+            auth::PASSWORD,
+            &auth_keys,
+            "eyJ",
+            "argon2",
         ] {
             let line = logs.lines().find(|l| l.contains(secret));
             assert!(line.is_none(), "{secret:?} in a log line: {line:?}");
@@ -73,7 +85,9 @@ fn every_route_on_one_server() {
     let mut checks = checks::Checks::new();
     health::checks(&spin, &mut checks);
     users::checks(&spin, &pg, &mut checks);
+    google::checks(&spin, &mut checks);
     concurrency::checks(&spin, &pg, &mut checks);
+    auth::checks(&spin, &pg, &mut checks);
     checks.run("after everything: no session idle in transaction", || {
         assert_eq!(pg.idle_in_transaction(), "0");
     });

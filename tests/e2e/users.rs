@@ -121,7 +121,8 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
                 ("POST", USERS, Some("Basic ZTJlOnRva2Vu")),
                 ("GET", "/api/v1/users/1", Some("Bearer e2e-token-012345678")),
                 ("DELETE", "/api/v1/users/1", None),
-                ("GET", "/api/v1/nothing-here", None),
+                // The operator's token is not a user's access token.
+                ("GET", "/api/v1/me", Some("Bearer e2e-token-0123456789")),
             ];
             for (method, path, authorization) in tries {
                 let r = spin.send(
@@ -137,6 +138,9 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
                     r.describe()
                 );
             }
+            // The route table is read before any token: an unknown route is 404 for everyone.
+            let r = spin.send(&Request::get("/api/v1/nothing-here").authorization(None));
+            expect::problem(&r, 404);
         },
     );
 

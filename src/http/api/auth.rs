@@ -269,10 +269,10 @@ async fn google_keys(
     now: DateTime<Utc>,
 ) -> Result<Jwks, ApiError> {
     let cached = config.google_keys.borrow().clone();
-    if !google::needs_fetch(cached.as_ref(), kid, now) {
-        if let Some(cache) = cached {
-            return Ok(cache.jwks);
-        }
+    if !google::needs_fetch(cached.as_ref(), kid, now)
+        && let Some(cache) = cached
+    {
+        return Ok(cache.jwks);
     }
     let fetched = outbound
         .get(&google.jwks_url, JWKS_TIMEOUT, google::MAX_JWKS_BYTES)

@@ -60,7 +60,7 @@ pub fn authorize(
     match access {
         Access::Public => Ok(Caller::Anonymous),
         Access::Operator => {
-            let token = config.token().map_err(|reason| not_configured(reason))?;
+            let token = config.token().map_err(not_configured)?;
             if require_bearer(headers, token).is_ok() {
                 return Ok(Caller::Operator);
             }

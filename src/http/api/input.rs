@@ -170,14 +170,21 @@ const PREFERENCES_HINT: (&str, &str) = (
     "is changed with PATCH /api/v1/users/{id}/preferences",
 );
 
+/// The same hint for `PATCH /me`: a user's own preferences route, not the operator's.
+const OWN_PREFERENCES_HINT: (&str, &str) = (
+    "preferences",
+    "is changed with PATCH /api/v1/me/preferences",
+);
+
 /// The user fields of a body, each absent (`None`/`Keep`), cleared or set; `None` if any
 /// field is invalid (the errors say which).
 fn user_fields(
     errors: &mut Errors,
     body: &Map<String, Value>,
     today: NaiveDate,
+    preferences_hint: (&str, &str),
 ) -> Option<UserChanges> {
-    errors.unknown_fields(body, USER_FIELDS, &[PREFERENCES_HINT]);
+    errors.unknown_fields(body, USER_FIELDS, &[preferences_hint]);
     let email = not_null_text(errors, body, "email", Email::parse);
     let name = not_null_text(errors, body, "name", UserName::parse);
     let profile_picture = nullable_text(errors, body, "profile_picture", ProfilePicture::parse);
@@ -201,7 +208,7 @@ fn user_fields(
 /// The body of `POST /users`: `email` and `name` required, the rest optional with defaults.
 pub fn new_user(body: &Map<String, Value>, today: NaiveDate) -> Result<NewUser, ApiError> {
     let mut errors = Errors::default();
-    let fields = user_fields(&mut errors, body, today);
+    let fields = user_fields(&mut errors, body, today, PREFERENCES_HINT);
     for field in ["email", "name"] {
         if !body.contains_key(field) {
             errors.push(field, "is required");
@@ -224,7 +231,7 @@ pub fn new_user(body: &Map<String, Value>, today: NaiveDate) -> Result<NewUser, 
 /// The body of `PATCH /users/{id}` (JSON merge patch).
 pub fn user_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserChanges, ApiError> {
     let mut errors = Errors::default();
-    let changes = user_fields(&mut errors, body, today);
+    let changes = user_fields(&mut errors, body, today, PREFERENCES_HINT);
     errors.finish(changes)
 }
 
@@ -237,7 +244,7 @@ pub fn own_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserCh
     }
     let mut rest = body.clone();
     rest.remove("is_active");
-    let changes = user_fields(&mut errors, &rest, today);
+    let changes = user_fields(&mut errors, &rest, today, OWN_PREFERENCES_HINT);
     errors.finish(changes)
 }
 

@@ -169,8 +169,11 @@ pub static ROUTES: &[Route] = &[
             summary: "This document (OpenAPI 3.1)",
             request: None,
             query: &[],
-            conditional: false,
-            replies: &[reply(200, "The OpenAPI document", Some("OpenApiDocument"))],
+            conditional: true,
+            replies: &[
+                reply(200, "The OpenAPI document", Some("OpenApiDocument")),
+                reply(304, "Not modified (If-None-Match)", None),
+            ],
         }],
     },
     Route {
