@@ -61,11 +61,14 @@ fn feed(body: &str) -> Reply {
     }
 }
 
+/// Request headers as sent.
+type Headers = Vec<(&'static str, String)>;
+
 /// Serves [`Reply`]s by URL, counting requests and keeping their headers.
 #[derive(Default)]
 struct FakeFeeds {
     replies: RefCell<BTreeMap<String, Reply>>,
-    requests: RefCell<Vec<(String, Vec<(&'static str, String)>)>>,
+    requests: RefCell<Vec<(String, Headers)>>,
 }
 
 impl FakeFeeds {
@@ -86,7 +89,7 @@ impl FakeFeeds {
         self.requests.borrow().len()
     }
 
-    fn last_headers(&self, url: &str) -> Vec<(&'static str, String)> {
+    fn last_headers(&self, url: &str) -> Headers {
         self.requests
             .borrow()
             .iter()
