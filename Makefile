@@ -13,8 +13,8 @@ SELF := $(abspath $(lastword $(MAKEFILE_LIST)))
 
 WASM_TARGET := wasm32-wasip2
 WASM_DIR    := target/$(WASM_TARGET)/release
-COMPONENTS  := keemu-health keemu-api
-WASMS       := $(WASM_DIR)/keemu_health.wasm $(WASM_DIR)/keemu_api.wasm
+COMPONENTS  := keemu-health keemu-api keemu-ingest
+WASMS       := $(WASM_DIR)/keemu_health.wasm $(WASM_DIR)/keemu_api.wasm $(WASM_DIR)/keemu_ingest.wasm
 LISTEN      ?= 127.0.0.1:3000
 DEV_API_TOKEN := dev-token-change-me
 # Development-only access-token key (kid "dev"): public, so never use it anywhere else.
@@ -32,7 +32,7 @@ SPIN ?= $(shell command -v spin 2>/dev/null \
 # Where `spin up` in this directory writes the components' stdout/stderr (Spin's default:
 # <state dir>/logs, the state dir being .spin/ beside spin.toml).
 SPIN_LOGS ?= .spin/logs
-COMPONENT_IDS := health api
+COMPONENT_IDS := health api ingest
 
 # Fails (exit 1) with the install page when the spin CLI is missing. Never pretends.
 REQUIRE_SPIN = [ -n '$(SPIN)' ] || { \
@@ -50,7 +50,7 @@ RUN_E2E = log="$$(mktemp)"; trap 'rm -f "$$log"' EXIT; \
 	fi; \
 	echo "make: $$ran end-to-end test(s) passed under spin"
 
-.PHONY: help up down db-start db-shell db-migrate health logs test test-steps e2e e2e-or-skip \
+.PHONY: help up down db-start db-shell db-migrate health ingest logs test test-steps e2e e2e-or-skip \
 	fmt lint build check-manifest wasm-target
 
 help: ## List the targets
@@ -110,6 +110,27 @@ db-migrate: ## Apply migrations/ to DATABASE_URL, or to the local dev database
 	if [ -z "$$db_url" ]; then db_url="$$(scripts/dev-db.sh start)"; fi; \
 	DATABASE_URL="$$db_url" $(MIGRATE)
 
+# `make ingest`: ingestion rounds on the running app (make up), until a round finds nothing
+# due (at most INGEST_ROUNDS; INGEST_ROUNDS=1 for one round). The token comes from
+# KEEMU_API_TOKEN, else .env, else the development token; curl reads it from stdin (-K -),
+# so it never shows in the process list.
+INGEST_ROUNDS ?= 20
+
+ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until nothing is due
+	@token="$${KEEMU_API_TOKEN:-}"; \
+	if [ -z "$$token" ] && [ -f .env ]; then \
+	  token="$$(sed -n 's/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}KEEMU_API_TOKEN=//p' .env | tail -n 1 | tr -d "\"'\r")"; \
+	fi; \
+	token="$${token:-$(DEV_API_TOKEN)}"; \
+	for round in $$(seq 1 $(INGEST_ROUNDS)); do \
+	  body="$$(printf 'header = "Authorization: Bearer %s"\n' "$$token" \
+	    | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/ingest")" \
+	    || { echo "make ingest: POST /internal/ingest failed: $$body" >&2; exit 1; }; \
+	  echo "make ingest: round $$round: $$body"; \
+	  claimed="$$(printf '%s' "$$body" | sed -n 's/.*"claimed":\([0-9][0-9]*\).*/\1/p')"; \
+	  [ "$${claimed:-0}" -gt 0 ] || break; \
+	done
+
 health: ## curl the running app's /health
 	curl -fsS -i http://$(LISTEN)/health
 
@@ -124,10 +145,10 @@ test: ## Everything CI runs: fmt, native tests (throwaway PostgreSQL), wasm buil
 test-steps: wasm-target ## The `test` steps against an existing KEEMU_TEST_DATABASE_URL
 	@[ -n "$${KEEMU_TEST_DATABASE_URL:-}" ] || { echo "make: KEEMU_TEST_DATABASE_URL is not set (use 'make test')" >&2; exit 1; }
 	cargo fmt --all --check
-	cargo test --workspace --exclude keemu-health --exclude keemu-api
+	cargo test --workspace --exclude keemu-health --exclude keemu-api --exclude keemu-ingest
 	$(CARGO_WASM_BUILD)
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM_TARGET) -p keemu -p keemu-spin-glue -p keemu-health -p keemu-api -- -D warnings
+	cargo clippy --target $(WASM_TARGET) -p keemu -p keemu-spin-glue -p keemu-health -p keemu-api -p keemu-ingest -- -D warnings
 	python3 scripts/check-manifest.py --self-test
 	python3 scripts/check-manifest.py
 	@for f in $(WASMS); do printf '%s: %s bytes\n' "$$f" "$$(wc -c <"$$f" | tr -d ' ')"; done
@@ -159,7 +180,7 @@ fmt: ## Format the code
 lint: wasm-target ## fmt check, clippy (native and wasm), manifest check without sources
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM_TARGET) -p keemu -p keemu-spin-glue -p keemu-health -p keemu-api -- -D warnings
+	cargo clippy --target $(WASM_TARGET) -p keemu -p keemu-spin-glue -p keemu-health -p keemu-api -p keemu-ingest -- -D warnings
 	python3 scripts/check-manifest.py --no-sources
 
 build: wasm-target ## Build both components for wasm32-wasip2 (release) and print their sizes

@@ -79,7 +79,7 @@ psql_bin="$(find_psql)"
 # --- build -------------------------------------------------------------------------------
 
 log "building the components, the floor and the migration runner"
-cargo build -q --target wasm32-wasip2 --release -p keemu-health -p keemu-api
+cargo build -q --target wasm32-wasip2 --release -p keemu-health -p keemu-api -p keemu-ingest
 (cd bench/floor && cargo build -q --target wasm32-wasip2 --release --target-dir ../../target)
 cargo build -q -p keemu-pg-native --bin keemu-migrate
 

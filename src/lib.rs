@@ -7,6 +7,7 @@
 //! - [`models`]: the models and the SQL that serves them, side by side.
 //! - [`http`]: request handling for the health and api components, and the one place where
 //!   errors become HTTP responses.
+//! - [`ingest`]: fetching the sources' feeds (RSS/Atom) and storing their items.
 //! - [`observability`]: structured JSON logs.
 //! - [`outbound`]: outbound HTTP as a trait the components implement (Google's keys, source
 //!   pages and feeds).
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod ingest;
 pub mod models;
 pub mod net_guard;
 pub mod observability;

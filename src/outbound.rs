@@ -32,7 +32,8 @@ impl fmt::Debug for HttpGot {
 pub enum OutboundError {
     /// The URL is not a valid absolute URL.
     InvalidUrl,
-    /// The host refused it: not in `allowed_outbound_hosts`.
+    /// The host refused it: not in `allowed_outbound_hosts`, or its addresses are blocked by
+    /// the runtime config (`[outbound_networking] block_networks`).
     Denied,
     /// No response (DNS, connection, TLS, protocol), or the body failed mid-way.
     Failed,

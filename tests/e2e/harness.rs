@@ -238,13 +238,23 @@ pub struct Spin {
     state: PathBuf,
 }
 
+/// How a `spin up` differs from the default (the common variables, and a runtime config
+/// that blocks no network: the tests' own servers are on loopback, which the repository's
+/// runtime-config.toml blocks).
+#[derive(Default)]
+pub struct SpinOptions {
+    /// A runtime config file instead of the default one (e.g. the repository's).
+    pub runtime_config: Option<PathBuf>,
+    /// More `--variable name=value` pairs.
+    pub variables: Vec<(String, String)>,
+}
+
 impl Spin {
     pub fn start(pg: &Postgres) -> Spin {
-        Spin::start_with(pg, &[])
+        Spin::start_with(pg, &SpinOptions::default())
     }
 
-    /// `spin up` with more `--variable name=value` pairs.
-    pub fn start_with(pg: &Postgres, variables: &[(&str, String)]) -> Spin {
+    pub fn start_with(pg: &Postgres, options: &SpinOptions) -> Spin {
         let spin = spin_binary().expect(
             "the spin CLI (Spin 4) was not found: not on PATH, no $KEEMU_SPIN, and no \
              ../shared/spin/spin beside the repository (https://spinframework.dev/install)",
@@ -256,10 +266,27 @@ impl Spin {
             .expect("mktemp");
         let state = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_owned());
         let output = std::fs::File::create(state.join("spin-up.txt")).expect("spin output file");
+        let runtime_config = options.runtime_config.clone().unwrap_or_else(|| {
+            let path = state.join("runtime-config.toml");
+            std::fs::write(
+                &path,
+                "# e2e: the tests' servers (key set, feeds) are on loopback\n\
+                 [outbound_networking]\nblock_networks = []\n",
+            )
+            .expect("write the e2e runtime config");
+            path
+        });
+        let extra: Vec<String> = options
+            .variables
+            .iter()
+            .flat_map(|(name, value)| ["--variable".to_owned(), format!("{name}={value}")])
+            .collect();
         let child = Command::new(&spin)
             .current_dir(repo())
             .args(["up", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--runtime-config-file", "runtime-config.toml"])
+            .arg("--runtime-config-file")
+            .arg(&runtime_config)
+            .args(&extra)
             .arg("--state-dir")
             .arg(&state)
             .args(["--variable", &format!("database_url={}", pg.url())])
@@ -276,11 +303,6 @@ impl Spin {
             .args(["--variable", &format!("auth_issuer={AUTH_ISSUER}")])
             .args(["--variable", &format!("auth_audience={AUTH_AUDIENCE}")])
             .args(["--variable", "environment=e2e"])
-            .args(
-                variables
-                    .iter()
-                    .flat_map(|(name, value)| ["--variable".to_owned(), format!("{name}={value}")]),
-            )
             .stdin(Stdio::null())
             .stdout(output.try_clone().expect("spin output file"))
             .stderr(output)

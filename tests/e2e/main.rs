@@ -5,16 +5,20 @@
 //! them with `--ignored`. Spin is looked up as `$KEEMU_SPIN`, then `spin` on PATH, then
 //! `../shared/spin/spin` beside the repository.
 //!
-//! To keep process starts few, three servers are started in all:
+//! To keep process starts few, four PostgreSQL servers are started in all:
 //! - [`every_route_on_one_server`]: one PostgreSQL and one `spin up` for every route and
 //!   method of both components, 50 concurrent creates, accounts and sign-in ([`auth`]:
 //!   register, login, refresh, logout, /me, forged tokens, the throttle), and at the end a look at
 //!   `pg_stat_activity` for sessions left inside a transaction;
 //! - [`database_outage_and_recovery`]: its own pair, for stopping, freezing and restarting
 //!   the database under a running `spin up`;
-//! - [`sources_and_feed`]: its own pair and a fixture HTTP server on loopback (pages and
-//!   feeds), first with the loopback exception on (subscribing by every URL form, the feed),
-//!   then with it off (the fixture server is never requested).
+//! - [`sources_and_feed`]: its own PostgreSQL, a fixture HTTP server on loopback (pages and
+//!   feeds) and three `spin up`s: one that may fetch from it (subscribing by every URL form,
+//!   the feed), and two with the repository's runtime config, which blocks private networks
+//!   (the URL check refuses first, or the host does: the fixture server is never requested);
+//! - [`ingestion`]: its own PostgreSQL, a feed server on 127.0.0.1 and three `spin up`s: one
+//!   that may fetch from it (every kind of feed, concurrency, 304s, back-off, throughput),
+//!   and two with the repository's runtime config, which blocks private networks.
 //!
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
@@ -24,10 +28,12 @@ mod checks;
 mod client;
 mod concurrency;
 mod expect;
+mod feed_server;
 mod fixtures_server;
 mod google;
 mod harness;
 mod health;
+mod ingest;
 #[allow(dead_code)]
 #[path = "../common/openapi.rs"]
 mod openapi;
@@ -66,7 +72,7 @@ fn logs_are_clean(spin: &Spin, checks: &mut checks::Checks) {
 use harness::{Postgres, Spin};
 
 fn wasm_built() {
-    for name in ["keemu_health", "keemu_api"] {
+    for name in ["keemu_health", "keemu_api", "keemu_ingest"] {
         let path = harness::repo().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
         assert!(
             path.exists(),
@@ -115,7 +121,7 @@ fn sources_and_feed() {
     let pg = Postgres::start();
     let mut checks = checks::Checks::new();
     {
-        let spin = Spin::start_with(&pg, &sources::variables(&server, true));
+        let spin = Spin::start_with(&pg, &sources::options(&server, true, false));
         sources::checks(&spin, &pg, &server, &mut checks);
         checks.run(
             "after the sources checks: no session idle in transaction",
@@ -135,7 +141,40 @@ fn sources_and_feed() {
             },
         );
     }
-    let spin = Spin::start_with(&pg, &sources::variables(&server, false));
-    sources::strict_checks(&spin, &server, &mut checks);
-    checks.finish("sources_and_feed", || spin.component_logs(30));
+    let logs = {
+        let spin = Spin::start_with(&pg, &sources::options(&server, false, true));
+        sources::blocked_checks(&spin, &server, "check", &mut checks);
+        spin.component_logs(30)
+    };
+    let spin = Spin::start_with(&pg, &sources::options(&server, true, true));
+    sources::blocked_checks(&spin, &server, "host", &mut checks);
+    checks.finish("sources_and_feed", || logs + &spin.component_logs(30));
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn ingestion() {
+    wasm_built();
+    let pg = Postgres::start();
+    let feeds = feed_server::FeedServer::start();
+    let mut checks = checks::Checks::new();
+    let logs = {
+        let spin = Spin::start_with(&pg, &ingest::options(&feeds, true, None));
+        ingest::checks(&spin, &pg, &feeds, &mut checks);
+        checks.run(
+            "ingest: throughput, 50 sources x 50 items in one round",
+            || ingest::throughput(&spin, &pg, &feeds, 50, 1),
+        );
+        checks.run(
+            "ingest: throughput, 200 sources x 50 items in 4 concurrent rounds",
+            || ingest::throughput(&spin, &pg, &feeds, 200, 4),
+        );
+        checks.run("after ingestion: no session idle in transaction", || {
+            assert_eq!(pg.idle_in_transaction(), "0");
+        });
+        logs_are_clean(&spin, &mut checks);
+        spin.component_logs(30)
+    };
+    ingest::blocked(&pg, &feeds, &mut checks);
+    checks.finish("ingestion", || logs);
 }

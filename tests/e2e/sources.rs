@@ -3,8 +3,10 @@
 //! channel pages and for blogs (the components run with `outbound_allow_loopback=true`,
 //! `youtube_origin` and `fetch_extra_origin` pointing at it).
 //!
-//! Then the same app with the loopback exception off: subscribing to the fixture server is
-//! refused before any request is sent (the server sees none).
+//! Then the same app with the repository's `runtime-config.toml`, whose `[outbound_networking]
+//! block_networks = ["private"]` blocks loopback: once with the loopback exception of the URL
+//! check off (the check refuses first), once with it on (the host refuses); either way
+//! subscribing to the fixture server is refused and the server sees no request.
 //!
 //! Traffic goes to loopback only. The literal private addresses submitted (`10.0.0.1`,
 //! `169.254.169.254`) are refused by the URL check inside the component, before any request.
@@ -15,7 +17,7 @@ use crate::checks::Checks;
 use crate::client::Request;
 use crate::expect;
 use crate::fixtures_server::{Answer, FixtureServer};
-use crate::harness::{Postgres, Spin};
+use crate::harness::{Postgres, Spin, SpinOptions, repo};
 
 pub const CHANNEL: &str = "UCBa659QWEk1AI4Tg--mrJ2A";
 const SUBSCRIPTIONS: &str = "/api/v1/me/subscriptions";
@@ -65,13 +67,22 @@ pub fn fixtures() -> FixtureServer {
     server
 }
 
-/// The variables `spin up` needs for these checks.
-pub fn variables(server: &FixtureServer, allow_loopback: bool) -> Vec<(&'static str, String)> {
-    vec![
-        ("outbound_allow_loopback", allow_loopback.to_string()),
-        ("youtube_origin", server.origin()),
-        ("fetch_extra_origin", server.origin()),
-    ]
+/// How `spin up` runs for these checks: the URL check's loopback exception, and the
+/// repository's runtime config (which blocks private networks, loopback included) or the
+/// harness's (which blocks nothing).
+pub fn options(
+    server: &FixtureServer,
+    allow_loopback: bool,
+    repository_runtime_config: bool,
+) -> SpinOptions {
+    SpinOptions {
+        runtime_config: repository_runtime_config.then(|| repo().join("runtime-config.toml")),
+        variables: vec![
+            ("outbound_allow_loopback".into(), allow_loopback.to_string()),
+            ("youtube_origin".into(), server.origin()),
+            ("fetch_extra_origin".into(), server.origin()),
+        ],
+    }
 }
 
 /// Registers a user; returns its access token.
@@ -373,31 +384,36 @@ pub fn checks(spin: &Spin, pg: &Postgres, server: &FixtureServer, checks: &mut C
     });
 }
 
-/// With `outbound_allow_loopback=false`, the fixture server (loopback) is refused before any
-/// request: by URL, through a YouTube handle (its origin is loopback here), and as a feed.
-pub fn strict_checks(spin: &Spin, server: &FixtureServer, checks: &mut Checks) {
-    let ada = register(spin, "ada.strict@example.com");
-    checks.run(
-        "sources (loopback blocked): the fixture server is never requested",
-        || {
-            server.forget_requests();
-            for url in [
-                server.url("/blog/"),
-                server.url("/blog/feed.xml"),
-                "https://www.youtube.com/@fixture".to_owned(),
-                format!("http://localhost:{}/blog/", server.port),
-                "http://10.0.0.1/feed".to_owned(),
-                "http://169.254.169.254/latest/meta-data/".to_owned(),
-            ] {
-                let message = url_message(&subscribe(spin, &ada, &url));
+/// Under the repository's runtime config: the fixture server (loopback) is refused, by URL,
+/// through a YouTube handle (its origin is loopback here) and as a feed, and never requested.
+/// `by` names the layer that refuses loopback: the URL check (`outbound_allow_loopback=false`)
+/// or the host (`block_networks`, with the URL check letting loopback through). Literal
+/// private addresses other than loopback are the URL check's either way.
+pub fn blocked_checks(spin: &Spin, server: &FixtureServer, by: &str, checks: &mut Checks) {
+    let ada = register(spin, &format!("ada.{by}@example.com"));
+    let name =
+        format!("sources (loopback blocked by the {by}): the fixture server is never requested");
+    checks.run(&name, || {
+        server.forget_requests();
+        for url in [
+            server.url("/blog/"),
+            server.url("/blog/feed.xml"),
+            "https://www.youtube.com/@fixture".to_owned(),
+            format!("http://localhost:{}/blog/", server.port),
+            "http://10.0.0.1/feed".to_owned(),
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+        ] {
+            let message = url_message(&subscribe(spin, &ada, &url));
+            let loopback = !url.contains("10.0.0.1") && !url.contains("169.254.");
+            if by == "check" || !loopback {
                 assert!(
                     message.contains("private") || message.contains("local host name"),
                     "{url}: {message}"
                 );
             }
-            assert!(server.requested().is_empty(), "{:?}", server.requested());
-            // What needs no fetch still works.
-            expect::status(&subscribe(spin, &ada, "r/rust"), 201);
-        },
-    );
+        }
+        assert!(server.requested().is_empty(), "{:?}", server.requested());
+        // What needs no fetch still works.
+        expect::status(&subscribe(spin, &ada, "r/rust"), 201);
+    });
 }

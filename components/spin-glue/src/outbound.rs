@@ -49,7 +49,11 @@ async fn send(request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
         .await
         .map_err(|error| match error {
             ErrorCode::HttpRequestUriInvalid => OutboundError::InvalidUrl,
-            ErrorCode::HttpRequestDenied => OutboundError::Denied,
+            // Not in allowed_outbound_hosts, or every address of the host is in the runtime
+            // config's `[outbound_networking] block_networks`.
+            ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => {
+                OutboundError::Denied
+            }
             _ => OutboundError::Failed,
         })?;
     let status = response.status().as_u16();

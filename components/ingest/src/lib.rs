@@ -1,0 +1,37 @@
+//! Spin component `ingest`: `POST /internal/ingest`, one ingestion round (claim due
+//! sources, fetch their feeds, store the items). Thin glue over `keemu::ingest`.
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use keemu::http::Request;
+use keemu::ingest::http::{self as ingest, IngestConfig, IngestVariables};
+use keemu_spin_glue::{SpinOutbound, database, once_per_instance, serve, variable};
+use spin_sdk::http::IntoResponse;
+use spin_sdk::http_service;
+
+thread_local! {
+    /// The component's settings, read from Spin variables by the instance's first request.
+    static CONFIG: OnceCell<Rc<IngestConfig>> = const { OnceCell::new() };
+}
+
+async fn variables() -> IngestVariables {
+    IngestVariables {
+        api_token: variable("api_token").await,
+        ingest_allow_loopback: variable("ingest_allow_loopback").await,
+        ingest_fetch_timeout_ms: variable("ingest_fetch_timeout_ms").await,
+    }
+}
+
+#[http_service]
+async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
+    serve(request, async |request: Request| {
+        let config = once_per_instance(&CONFIG, async || {
+            IngestConfig::from_variables(&variables().await)
+        })
+        .await;
+        let db = database().await;
+        ingest::handle(&request, &config, &db, &SpinOutbound).await
+    })
+    .await
+}

@@ -1,0 +1,197 @@
+//! `POST /internal/ingest`: one ingestion round, for the operator (`api_token`, compared in
+//! constant time like the operator API). A scheduler calls it (`make ingest`, a Kubernetes
+//! CronJob, a cron job; README "Scheduling ingestion").
+//!
+//! - `?limit=N` (1 to 500): sources claimed by this round (default 50).
+//! - 200 `{"claimed", "fetched", "not_modified", "failed", "items_added", "duration_ms"}`;
+//!   `claimed == 0` means nothing was due.
+//! - 401 without the token, 503 when `api_token` is unusable or the database is down,
+//!   404 elsewhere, 405 for another method.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{IngestSettings, MAX_BATCH, RoundReport, run_round};
+use crate::db::Db;
+use crate::http::api::bearer::require_bearer;
+use crate::http::api::config::MIN_TOKEN_CHARS;
+use crate::http::{ApiError, Request, Response, serialized_response};
+use crate::observability::log;
+use crate::outbound::Outbound;
+
+/// The route.
+pub const PATH: &str = "/internal/ingest";
+
+/// The Spin variables the component reads (`None`: unset or blank).
+#[derive(Default, Clone)]
+pub struct IngestVariables {
+    pub api_token: Option<String>,
+    /// `true` lets fetches reach loopback addresses (tests' fixture server only).
+    pub ingest_allow_loopback: Option<String>,
+    /// Bound on each feed request, in milliseconds (1 to 60000; default 10000).
+    pub ingest_fetch_timeout_ms: Option<String>,
+}
+
+/// The component's settings, read once per instance.
+pub struct IngestConfig {
+    token: Result<String, &'static str>,
+    pub settings: IngestSettings,
+}
+
+impl fmt::Debug for IngestConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IngestConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl IngestConfig {
+    pub fn from_variables(vars: &IngestVariables) -> IngestConfig {
+        let token = match vars.api_token.as_deref().map(str::trim) {
+            None | Some("") => Err("api_token is not set"),
+            Some(t) if t.chars().nth(MIN_TOKEN_CHARS - 1).is_none() => {
+                Err("api_token is shorter than 16 characters")
+            }
+            Some(t) => Ok(t.to_owned()),
+        };
+        let mut settings = IngestSettings::default();
+        settings.fetch.allow_loopback = vars
+            .ingest_allow_loopback
+            .as_deref()
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if let Some(ms) = vars
+            .ingest_fetch_timeout_ms
+            .as_deref()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ms| (1..=60_000).contains(ms))
+        {
+            settings.fetch.timeout = Duration::from_millis(ms);
+        }
+        IngestConfig { token, settings }
+    }
+}
+
+/// The response body.
+#[derive(Debug, Serialize)]
+struct RoundBody {
+    #[serde(flatten)]
+    report: RoundReport,
+    duration_ms: u64,
+}
+
+/// Serves a request to the ingest component.
+pub async fn handle(
+    request: &Request,
+    config: &IngestConfig,
+    db: &impl Db,
+    outbound: &impl Outbound,
+) -> Response {
+    match route(request, config, db, outbound).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn route(
+    request: &Request,
+    config: &IngestConfig,
+    db: &impl Db,
+    outbound: &impl Outbound,
+) -> Result<Response, ApiError> {
+    if request.uri().path() != PATH {
+        return Err(ApiError::NotFound("no such route"));
+    }
+    if request.method() != Method::POST {
+        return Err(ApiError::MethodNotAllowed {
+            allow: "POST".to_owned(),
+        });
+    }
+    let token = config.token.as_deref().map_err(|reason| {
+        log::error("api_not_configured", json!({ "reason": reason }));
+        ApiError::NotConfigured
+    })?;
+    require_bearer(request.headers(), token)?;
+    let mut settings = config.settings;
+    settings.batch = limit(request.uri().query())?.unwrap_or(settings.batch);
+    let started = Instant::now();
+    let report = run_round(db, outbound, &settings).await?;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    log::info(
+        "ingest_round_completed",
+        json!({
+            "claimed": report.claimed,
+            "fetched": report.fetched,
+            "not_modified": report.not_modified,
+            "failed": report.failed,
+            "items_added": report.items_added,
+            "duration_ms": duration_ms,
+        }),
+    );
+    serialized_response(
+        StatusCode::OK,
+        &RoundBody {
+            report,
+            duration_ms,
+        },
+    )
+}
+
+/// `limit` from the query string: 1 to [`MAX_BATCH`].
+fn limit(query: Option<&str>) -> Result<Option<u32>, ApiError> {
+    let Some(query) = query else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name == "limit" {
+            let n = value
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_BATCH).contains(n))
+                .ok_or(ApiError::BadRequest(
+                    "limit must be an integer from 1 to 500",
+                ))?;
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_bounded() {
+        assert_eq!(limit(None), Ok(None));
+        assert_eq!(limit(Some("limit=7")), Ok(Some(7)));
+        assert!(limit(Some("limit=0")).is_err());
+        assert!(limit(Some("limit=501")).is_err());
+        assert!(limit(Some("limit=x")).is_err());
+    }
+
+    #[test]
+    fn config_reads_token_and_flags_without_showing_the_token() {
+        let config = IngestConfig::from_variables(&IngestVariables {
+            api_token: Some(" secret-token-0123456789 \n".into()),
+            ingest_allow_loopback: Some("TRUE".into()),
+            ingest_fetch_timeout_ms: Some("1500".into()),
+        });
+        assert_eq!(config.token.as_deref(), Ok("secret-token-0123456789"));
+        assert!(config.settings.fetch.allow_loopback);
+        assert_eq!(config.settings.fetch.timeout, Duration::from_millis(1500));
+        assert!(!format!("{config:?}").contains("secret"));
+        let short = IngestConfig::from_variables(&IngestVariables {
+            api_token: Some("short".into()),
+            ..IngestVariables::default()
+        });
+        assert!(short.token.is_err());
+        assert!(!short.settings.fetch.allow_loopback);
+    }
+}
