@@ -205,6 +205,13 @@ for path in "/api/v1/users/$id_min" "/api/v1/users?limit=20" "/api/v1/users?limi
         log "WARNING: the project and the floor answer $path differently"
     fi
 done
+# A floor that serves something else measures nothing: stop before the scenarios.
+if [[ "$same_contract" != yes ]]; then
+    log "FAIL: the project and the floor do not serve the same contract ($same_contract)"
+    log "project: $(cat "$tmp/app.body" | head -c 300)"
+    log "floor:   $(cat "$tmp/floor.body" | head -c 300)"
+    exit 1
+fi
 
 # --- scenarios ---------------------------------------------------------------------------
 

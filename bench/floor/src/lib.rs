@@ -165,7 +165,13 @@ async fn rows(
 }
 
 async fn get(config: &Config, id: i64) -> Result<Response, StatusCode> {
-    let rows = rows(config, sql::GET, vec![ParameterValue::Int64(id)]).await?;
+    // `$2` "active only": false, as the operator route passes it.
+    let rows = rows(
+        config,
+        sql::GET,
+        vec![ParameterValue::Int64(id), ParameterValue::Boolean(false)],
+    )
+    .await?;
     let row = rows.first().ok_or(StatusCode::NOT_FOUND)?;
     let (body, etag) = user(row).ok_or(StatusCode::INTERNAL_SERVER_ERROR)?;
     let mut response = json_response(&body);
