@@ -189,6 +189,9 @@ struct Env {
     db: TestDatabase,
     instance: Instance,
     client: tokio_postgres::Client,
+    /// The account that follows every source [`Env::source`] adds (only followed sources
+    /// are claimed).
+    follower: i64,
 }
 
 impl Env {
@@ -196,14 +199,23 @@ impl Env {
         let db = TestDatabase::create().await;
         let instance = Instance::new(db.connector());
         let client = db.client().await;
+        let follower = user(&client, "follower@example.com").await;
         Env {
             db,
             instance,
             client,
+            follower,
         }
     }
 
+    /// A source the follower follows.
     async fn source(&self, kind: &str, identifier: &str, feed_url: &str) -> i64 {
+        let id = self.unfollowed_source(kind, identifier, feed_url).await;
+        self.follow(self.follower, id, true).await;
+        id
+    }
+
+    async fn unfollowed_source(&self, kind: &str, identifier: &str, feed_url: &str) -> i64 {
         self.client
             .query_one(
                 "INSERT INTO content_sources (kind, identifier, feed_url) VALUES ($1, $2, $3) \
@@ -213,6 +225,17 @@ impl Env {
             .await
             .expect("insert source")
             .get(0)
+    }
+
+    async fn follow(&self, user: i64, source: i64, active: bool) {
+        self.client
+            .execute(
+                "INSERT INTO user_subscriptions (user_id, source_id, is_active) \
+                 VALUES ($1, $2, $3)",
+                &[&user, &source, &active],
+            )
+            .await
+            .expect("insert subscription");
     }
 
     async fn every_kind(&self) -> BTreeMap<&'static str, i64> {
@@ -278,6 +301,76 @@ impl Env {
             .expect("state");
         (row.get(0), row.get(1), row.get(2))
     }
+}
+
+async fn user(client: &tokio_postgres::Client, email: &str) -> i64 {
+    client
+        .query_one(
+            "INSERT INTO users (email, name) VALUES ($1, 'Follower') RETURNING id",
+            &[&email],
+        )
+        .await
+        .expect("insert user")
+        .get(0)
+}
+
+/// Only sources someone follows are claimed: an active subscription of an active account.
+/// A source nobody follows, one whose only subscription is paused, and one followed only
+/// by a deactivated account stay due and unfetched; following one again makes it claimed.
+#[tokio::test]
+async fn only_followed_sources_are_claimed() {
+    let env = Env::new().await;
+    let url = |name: &str| format!("https://{name}.fixture.example/feed.xml");
+    let followed = env.source("blog", &url("followed"), &url("followed")).await;
+    let orphan = env
+        .unfollowed_source("blog", &url("orphan"), &url("orphan"))
+        .await;
+    let paused = env
+        .unfollowed_source("blog", &url("paused"), &url("paused"))
+        .await;
+    env.follow(env.follower, paused, false).await;
+    let gone = env
+        .unfollowed_source("blog", &url("gone"), &url("gone"))
+        .await;
+    let deactivated = user(&env.client, "gone@example.com").await;
+    env.follow(deactivated, gone, true).await;
+    env.client
+        .execute(
+            "UPDATE users SET is_active = false WHERE id = $1",
+            &[&deactivated],
+        )
+        .await
+        .expect("deactivate");
+    // Followed by a paused subscription and an active one: claimed.
+    let shared = env
+        .unfollowed_source("blog", &url("shared"), &url("shared"))
+        .await;
+    env.follow(deactivated, shared, false).await;
+    env.follow(env.follower, shared, true).await;
+
+    let db = env.instance.request_db();
+    let claimed: Vec<i64> = claim(&db, 50, Duration::from_secs(300))
+        .await
+        .expect("claim")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(claimed, vec![followed, shared]);
+    // The others were not leased: still due.
+    for id in [orphan, paused, gone] {
+        let (_, _, wait) = env.state(id).await;
+        assert!(wait <= 0.0, "{id}: {wait}");
+    }
+    // Someone follows the orphan: the next claim takes it (and only it).
+    let reader = user(&env.client, "reader@example.com").await;
+    env.follow(reader, orphan, true).await;
+    let again: Vec<i64> = claim(&db, 50, Duration::from_secs(300))
+        .await
+        .expect("claim")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(again, vec![orphan]);
 }
 
 #[tokio::test]
@@ -577,7 +670,7 @@ async fn urls_into_private_networks_are_refused_before_any_request() {
     // With loopback allowed (the tests' fixture server), loopback passes; the rest do not.
     env.make_all_due().await;
     let mut settings = IngestSettings::default();
-    settings.fetch.allow_loopback = true;
+    settings.fetch.net.allow_loopback = true;
     let report = env.round(&feeds, &settings).await;
     assert_eq!((report.fetched, report.failed), (1, 3), "{report:?}");
     assert_eq!(feeds.requests_to(loopback), 1);

@@ -1,27 +1,27 @@
 //! Fetching one feed: a conditional `GET` (`If-None-Match` / `If-Modified-Since` from the
-//! stored validators) through [`Outbound`], bounded in time and size, following at most
-//! [`FetchPolicy::max_redirects`] redirects itself; every URL, each hop included, passes the
-//! URL check before anything is sent.
+//! stored validators) through [`Outbound`], with the shared URL rules of
+//! [`crate::net_guard`]: [`net_guard::fetch`] checks the URL and every redirect's target
+//! before anything is sent, follows at most [`FetchPolicy::max_redirects`] redirects, and
+//! bounds all hops together by [`FetchPolicy::timeout`] and each body by
+//! [`FetchPolicy::max_bytes`].
 
 use std::fmt;
 use std::time::Duration;
 
-use url::Url;
-
-use super::guard::{UrlRefused, check_url};
-use crate::outbound::{FetchRequest, Outbound, OutboundError};
+use crate::net_guard::{self, FetchLimits, NetPolicy, Refusal};
+use crate::outbound::{Outbound, OutboundError};
 
 /// The bounds of one feed fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FetchPolicy {
-    /// Bound on each request (each redirect hop has its own).
+    /// Bound on one fetch, all redirect hops together.
     pub timeout: Duration,
     /// Largest body read.
     pub max_bytes: usize,
     /// Redirects followed before giving up.
-    pub max_redirects: u8,
-    /// Let loopback addresses through the URL check (tests' fixture server only).
-    pub allow_loopback: bool,
+    pub max_redirects: usize,
+    /// What the URL check lets through beyond public addresses (loopback: tests only).
+    pub net: NetPolicy,
 }
 
 impl Default for FetchPolicy {
@@ -30,7 +30,7 @@ impl Default for FetchPolicy {
             timeout: Duration::from_secs(10),
             max_bytes: 5 * 1024 * 1024,
             max_redirects: 5,
-            allow_loopback: false,
+            net: NetPolicy::default(),
         }
     }
 }
@@ -73,13 +73,13 @@ impl fmt::Debug for FetchOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchError {
     /// The URL check refused a URL (the feed's or a redirect's) before sending anything.
-    Refused(UrlRefused),
+    Refused(Refusal),
     /// No response, a timeout, a body over the size cap, or a host refusal.
     Outbound(OutboundError),
     /// A status other than 2xx, 304 or a followed redirect.
     Status(u16),
     /// A redirect without a usable `Location`.
-    BadRedirect(u16),
+    BadRedirect,
     /// More redirects than allowed.
     TooManyRedirects,
 }
@@ -95,7 +95,7 @@ impl FetchError {
             Self::Outbound(OutboundError::InvalidUrl) => "invalid_url",
             Self::Outbound(OutboundError::Failed) => "no_response",
             Self::Status(_) => "http_status",
-            Self::BadRedirect(_) => "bad_redirect",
+            Self::BadRedirect => "bad_redirect",
             Self::TooManyRedirects => "too_many_redirects",
         }
     }
@@ -103,7 +103,7 @@ impl FetchError {
     /// The HTTP status that ended the fetch, if a response came.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Status(status) | Self::BadRedirect(status) => Some(*status),
+            Self::Status(status) => Some(*status),
             _ => None,
         }
     }
@@ -112,16 +112,27 @@ impl FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Refused(reason) => write!(f, "refused: {reason}"),
+            Self::Refused(reason) => write!(f, "refused: {}", reason.as_str()),
             Self::Outbound(error) => error.fmt(f),
             Self::Status(status) => write!(f, "the feed answered HTTP {status}"),
-            Self::BadRedirect(status) => write!(f, "HTTP {status} without a usable Location"),
+            Self::BadRedirect => f.write_str("a redirect without a usable Location"),
             Self::TooManyRedirects => f.write_str("too many redirects"),
         }
     }
 }
 
 impl std::error::Error for FetchError {}
+
+impl From<net_guard::FetchError> for FetchError {
+    fn from(error: net_guard::FetchError) -> Self {
+        match error {
+            net_guard::FetchError::Refused(refusal) => Self::Refused(refusal),
+            net_guard::FetchError::TooManyRedirects => Self::TooManyRedirects,
+            net_guard::FetchError::BadRedirect => Self::BadRedirect,
+            net_guard::FetchError::Outbound(error) => Self::Outbound(error),
+        }
+    }
+}
 
 /// What feed readers send as `Accept`.
 const ACCEPT: &str = "application/atom+xml, application/rss+xml, application/xml;q=0.9, \
@@ -136,59 +147,36 @@ pub async fn fetch_feed(
     validators: Validators<'_>,
     policy: &FetchPolicy,
 ) -> Result<FetchOutcome, FetchError> {
-    let mut current: Url = check_url(url, policy.allow_loopback).map_err(FetchError::Refused)?;
-    let mut redirects = 0u8;
-    loop {
-        let mut headers = vec![
-            ("accept", ACCEPT.to_owned()),
-            ("user-agent", USER_AGENT.to_owned()),
-        ];
-        if let Some(etag) = validators.etag {
-            headers.push(("if-none-match", etag.to_owned()));
-        }
-        if let Some(last_modified) = validators.last_modified {
-            headers.push(("if-modified-since", last_modified.to_owned()));
-        }
-        let request = FetchRequest {
-            url: current.as_str(),
-            headers,
-            timeout: policy.timeout,
-            max_bytes: policy.max_bytes,
-        };
-        let response = outbound
-            .fetch(&request)
-            .await
-            .map_err(FetchError::Outbound)?;
-        match response.status {
-            200..=299 => {
-                return Ok(FetchOutcome::Body {
-                    status: response.status,
-                    etag: validator(response.header("etag"), MAX_ETAG),
-                    last_modified: validator(response.header("last-modified"), MAX_LAST_MODIFIED),
-                    body: response.body,
-                });
-            }
-            304 => {
-                return Ok(FetchOutcome::NotModified {
-                    etag: validator(response.header("etag"), MAX_ETAG),
-                });
-            }
-            status @ (301 | 302 | 303 | 307 | 308) => {
-                if redirects >= policy.max_redirects {
-                    return Err(FetchError::TooManyRedirects);
-                }
-                redirects += 1;
-                let location = response
-                    .header("location")
-                    .ok_or(FetchError::BadRedirect(status))?;
-                let next = current
-                    .join(location.trim())
-                    .map_err(|_| FetchError::BadRedirect(status))?;
-                current =
-                    check_url(next.as_str(), policy.allow_loopback).map_err(FetchError::Refused)?;
-            }
-            status => return Err(FetchError::Status(status)),
-        }
+    let url = net_guard::check_str(url, policy.net).map_err(FetchError::Refused)?;
+    let mut headers = vec![
+        ("accept", ACCEPT.to_owned()),
+        ("user-agent", USER_AGENT.to_owned()),
+    ];
+    if let Some(etag) = validators.etag {
+        headers.push(("if-none-match", etag.to_owned()));
+    }
+    if let Some(last_modified) = validators.last_modified {
+        headers.push(("if-modified-since", last_modified.to_owned()));
+    }
+    let limits = FetchLimits {
+        timeout: policy.timeout,
+        max_bytes: policy.max_bytes,
+        max_redirects: policy.max_redirects,
+    };
+    let response = net_guard::fetch(outbound, policy.net, url, &headers, limits)
+        .await?
+        .response;
+    match response.status {
+        200..=299 => Ok(FetchOutcome::Body {
+            status: response.status,
+            etag: validator(response.header("etag"), MAX_ETAG),
+            last_modified: validator(response.header("last-modified"), MAX_LAST_MODIFIED),
+            body: response.body,
+        }),
+        304 => Ok(FetchOutcome::NotModified {
+            etag: validator(response.header("etag"), MAX_ETAG),
+        }),
+        status => Err(FetchError::Status(status)),
     }
 }
 

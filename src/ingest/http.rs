@@ -30,8 +30,13 @@ pub const PATH: &str = "/internal/ingest";
 #[derive(Default, Clone)]
 pub struct IngestVariables {
     pub api_token: Option<String>,
-    /// `true` lets fetches reach loopback addresses (tests' fixture server only).
-    pub ingest_allow_loopback: Option<String>,
+    /// `true` lets fetches reach loopback addresses (tests' fixture server only); the same
+    /// variable as the api component's.
+    pub outbound_allow_loopback: Option<String>,
+    /// Where YouTube's feeds are fetched from (default `https://www.youtube.com`).
+    pub youtube_origin: Option<String>,
+    /// Where Reddit's feeds are fetched from (default `https://www.reddit.com`).
+    pub reddit_origin: Option<String>,
     /// Bound on each feed request, in milliseconds (1 to 60000; default 10000).
     pub ingest_fetch_timeout_ms: Option<String>,
 }
@@ -61,10 +66,12 @@ impl IngestConfig {
             Some(t) => Ok(t.to_owned()),
         };
         let mut settings = IngestSettings::default();
-        settings.fetch.allow_loopback = vars
-            .ingest_allow_loopback
+        settings.fetch.net.allow_loopback = vars
+            .outbound_allow_loopback
             .as_deref()
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        settings.origins.youtube = origin(vars.youtube_origin.as_deref());
+        settings.origins.reddit = origin(vars.reddit_origin.as_deref());
         if let Some(ms) = vars
             .ingest_fetch_timeout_ms
             .as_deref()
@@ -75,6 +82,14 @@ impl IngestConfig {
         }
         IngestConfig { token, settings }
     }
+}
+
+/// An `http`/`https` origin from a variable; anything else is ignored (the canonical origin
+/// stays).
+fn origin(value: Option<&str>) -> Option<url::Url> {
+    url::Url::parse(value?.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 /// The response body.
@@ -117,7 +132,7 @@ async fn route(
         ApiError::NotConfigured
     })?;
     require_bearer(request.headers(), token)?;
-    let mut settings = config.settings;
+    let mut settings = config.settings.clone();
     settings.batch = limit(request.uri().query())?.unwrap_or(settings.batch);
     let started = Instant::now();
     let report = run_round(db, outbound, &settings).await?;
@@ -180,11 +195,18 @@ mod tests {
     fn config_reads_token_and_flags_without_showing_the_token() {
         let config = IngestConfig::from_variables(&IngestVariables {
             api_token: Some(" secret-token-0123456789 \n".into()),
-            ingest_allow_loopback: Some("TRUE".into()),
+            outbound_allow_loopback: Some("TRUE".into()),
             ingest_fetch_timeout_ms: Some("1500".into()),
+            youtube_origin: Some(" http://127.0.0.1:8081 ".into()),
+            reddit_origin: Some("ftp://x".into()),
         });
         assert_eq!(config.token.as_deref(), Ok("secret-token-0123456789"));
-        assert!(config.settings.fetch.allow_loopback);
+        assert!(config.settings.fetch.net.allow_loopback);
+        assert_eq!(
+            config.settings.origins.youtube.as_ref().map(url::Url::as_str),
+            Some("http://127.0.0.1:8081/")
+        );
+        assert_eq!(config.settings.origins.reddit, None);
         assert_eq!(config.settings.fetch.timeout, Duration::from_millis(1500));
         assert!(!format!("{config:?}").contains("secret"));
         let short = IngestConfig::from_variables(&IngestVariables {
@@ -192,6 +214,6 @@ mod tests {
             ..IngestVariables::default()
         });
         assert!(short.token.is_err());
-        assert!(!short.settings.fetch.allow_loopback);
+        assert!(!short.settings.fetch.net.allow_loopback);
     }
 }

@@ -5,7 +5,7 @@
 //!    and leases them, so concurrent rounds never fetch the same source;
 //! 2. each claimed source, at most `concurrency` at a time: [`fetch`] (conditional GET
 //!    through [`Outbound`], bounded in time, size and redirects, every URL checked by
-//!    [`guard`]), [`parse`] (RSS 2.0 / Atom with `feed-rs`), then one statement that
+//!    [`crate::net_guard`], the rules subscribing uses), [`parse`] (RSS 2.0 / Atom with `feed-rs`), then one statement that
 //!    stores the items and the fetch state ([`sql::STORE_FEED`]); a `304` only updates the
 //!    source; a failure backs the source off exponentially. Each source's errors are its
 //!    own: one failing source never stops the others.
@@ -13,7 +13,6 @@
 //! The Spin component `components/ingest` serves it as `POST /internal/ingest` ([`http`]).
 
 pub mod fetch;
-pub mod guard;
 pub mod http;
 pub mod parse;
 pub mod sql;
@@ -25,6 +24,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use spin_sdk::pg::ParameterValue;
+use url::Url;
 
 use crate::db::{Db, DbError, nullable};
 use crate::observability::log;
@@ -33,7 +33,7 @@ use fetch::{FetchError, FetchOutcome, FetchPolicy, Validators, fetch_feed};
 use parse::{FeedItem, ParseError, ParsedFeed, parse_feed};
 
 /// How a round runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestSettings {
     /// Most sources claimed by one round.
     pub batch: u32,
@@ -50,6 +50,44 @@ pub struct IngestSettings {
     pub backoff_cap: Duration,
     /// Bounds of each fetch.
     pub fetch: FetchPolicy,
+    /// Where YouTube's and Reddit's feeds are fetched from (tests: a fixture server).
+    pub origins: FeedOrigins,
+}
+
+/// Where the feeds of YouTube (`https://www.youtube.com`) and Reddit
+/// (`https://www.reddit.com`) are fetched from. Sources keep their canonical feed URLs; a
+/// feed URL on one of those origins is fetched from the configured one instead, same path
+/// and query (the `youtube_origin` and `reddit_origin` variables, for the end-to-end tests'
+/// fixture server). The URL fetched still passes the URL check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedOrigins {
+    pub youtube: Option<Url>,
+    pub reddit: Option<Url>,
+}
+
+/// YouTube's and Reddit's canonical origins, as source feed URLs spell them.
+pub const YOUTUBE_ORIGIN: &str = "https://www.youtube.com";
+pub const REDDIT_ORIGIN: &str = "https://www.reddit.com";
+
+impl FeedOrigins {
+    /// The URL to fetch for a source's `feed_url`.
+    #[must_use]
+    pub fn locate<'a>(&self, feed_url: &'a str) -> std::borrow::Cow<'a, str> {
+        for (canonical, configured) in [
+            (YOUTUBE_ORIGIN, &self.youtube),
+            (REDDIT_ORIGIN, &self.reddit),
+        ] {
+            let (Some(configured), Some(rest)) = (configured, feed_url.strip_prefix(canonical))
+            else {
+                continue;
+            };
+            if rest.starts_with('/') {
+                let origin = configured.origin().ascii_serialization();
+                return std::borrow::Cow::Owned(format!("{origin}{rest}"));
+            }
+        }
+        std::borrow::Cow::Borrowed(feed_url)
+    }
 }
 
 impl Default for IngestSettings {
@@ -62,6 +100,7 @@ impl Default for IngestSettings {
             backoff_base: Duration::from_secs(10 * 60),
             backoff_cap: Duration::from_secs(24 * 60 * 60),
             fetch: FetchPolicy::default(),
+            origins: FeedOrigins::default(),
         }
     }
 }
@@ -200,7 +239,8 @@ pub async fn ingest_source(
         etag: source.etag.as_deref(),
         last_modified: source.last_modified.as_deref(),
     };
-    let fetched = fetch_feed(outbound, &source.feed_url, validators, &settings.fetch).await;
+    let url = settings.origins.locate(&source.feed_url);
+    let fetched = fetch_feed(outbound, &url, validators, &settings.fetch).await;
     let (result, body_status) = match fetched {
         Ok(FetchOutcome::NotModified { etag }) => {
             let stored = store_not_modified(db, source.id, etag, settings.interval).await;
@@ -338,4 +378,35 @@ pub async fn store_failure(
 
 fn seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_origins_replace_youtube_and_reddit_only() {
+        let none = FeedOrigins::default();
+        let yt = "https://www.youtube.com/feeds/videos.xml?channel_id=UC1";
+        assert_eq!(none.locate(yt), yt);
+        let origins = FeedOrigins {
+            youtube: Url::parse("http://127.0.0.1:8081").ok(),
+            reddit: Url::parse("http://127.0.0.1:8082/ignored").ok(),
+        };
+        assert_eq!(
+            origins.locate(yt),
+            "http://127.0.0.1:8081/feeds/videos.xml?channel_id=UC1"
+        );
+        assert_eq!(
+            origins.locate("https://www.reddit.com/r/rust/.rss"),
+            "http://127.0.0.1:8082/r/rust/.rss"
+        );
+        for other in [
+            "https://www.youtube.com.evil.example/feed",
+            "https://www.reddit.community/r/x/.rss",
+            "https://blog.example/feed.xml",
+        ] {
+            assert_eq!(origins.locate(other), other);
+        }
+    }
 }

@@ -5,19 +5,31 @@
 //! ones `Int32`; timestamps travel as microseconds since the epoch (`int8[]`, converted
 //! here); no `timestamptz` column is returned.
 
-/// Claims up to `$1` (bigint) due sources, soonest due first, and leases them for `$2`
-/// seconds (bigint): `next_fetch_at` moves past the lease, so a crashed round's sources come
-/// back later and a concurrent claim skips them. `FOR UPDATE SKIP LOCKED`: a claim running
-/// at the same time takes other rows instead of waiting, so no source is fetched twice.
+/// Claims up to `$1` (bigint) due sources that someone follows, soonest due first, and
+/// leases them for `$2` seconds (bigint): `next_fetch_at` moves past the lease, so a crashed
+/// round's sources come back later and a concurrent claim skips them. `FOR UPDATE SKIP
+/// LOCKED`: a claim running at the same time takes other rows instead of waiting, so no
+/// source is fetched twice.
+///
+/// "Someone follows" is an active subscription of an active account: a source whose
+/// followers all left, paused it or were deactivated is not fetched (it stays due, and is
+/// claimed again as soon as someone follows it). The due sources are read in
+/// `ix_content_sources_next_fetch_at_id` order and each is probed through
+/// `ix_user_subscriptions_source_id` (and the users' primary key), stopping at `$1` claimed.
 pub const CLAIM: &str = "\
 UPDATE content_sources AS s
 SET next_fetch_at = now() + $2::bigint * interval '1 second'
 FROM (
-    SELECT id FROM content_sources
-    WHERE next_fetch_at <= now()
-    ORDER BY next_fetch_at, id
+    SELECT c.id FROM content_sources AS c
+    WHERE c.next_fetch_at <= now()
+      AND EXISTS (
+          SELECT 1 FROM user_subscriptions AS us
+          JOIN users AS u ON u.id = us.user_id
+          WHERE us.source_id = c.id AND us.is_active AND u.is_active
+      )
+    ORDER BY c.next_fetch_at, c.id
     LIMIT $1
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF c SKIP LOCKED
 ) AS due
 WHERE s.id = due.id
 RETURNING s.id, s.feed_url, s.etag, s.last_modified, s.consecutive_failures";

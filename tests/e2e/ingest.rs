@@ -26,9 +26,9 @@ pub fn options(
     SpinOptions {
         runtime_config,
         variables: vec![
-            ("ingest_allow_loopback".into(), allow_loopback.to_string()),
+            ("outbound_allow_loopback".into(), allow_loopback.to_string()),
             ("ingest_fetch_timeout_ms".into(), "1000".into()),
-            ("ingest_extra_origin".into(), feeds.origin()),
+            ("fetch_extra_origin".into(), feeds.origin()),
         ],
     }
 }
@@ -45,12 +45,34 @@ fn int(pg: &Postgres, sql: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// The account that follows the sources these checks add (only followed sources are
+/// claimed); created on first use.
+const FOLLOWER: &str = "ingest.follower@example.com";
+
+/// `INSERT ... SELECT` of an active subscription of [`FOLLOWER`] to each id of the CTE `s`.
+fn followed_by_the_follower() -> String {
+    format!(
+        "f AS (INSERT INTO user_subscriptions (user_id, source_id) \
+         SELECT u.id, s.id FROM s, users AS u WHERE u.email = '{FOLLOWER}')"
+    )
+}
+
+fn ensure_follower(pg: &Postgres) {
+    pg.psql(&format!(
+        "INSERT INTO users (email, name) VALUES ('{FOLLOWER}', 'Follower') ON CONFLICT DO NOTHING"
+    ));
+}
+
+/// A source the follower follows.
 fn add_source(pg: &Postgres, kind: &str, identifier: &str, url: &str) -> i64 {
+    ensure_follower(pg);
     int(
         pg,
         &format!(
             "WITH s AS (INSERT INTO content_sources (kind, identifier, feed_url) \
-             VALUES ('{kind}', '{identifier}', '{url}') RETURNING id) SELECT id FROM s"
+             VALUES ('{kind}', '{identifier}', '{url}') RETURNING id), {} \
+             SELECT id FROM s",
+            followed_by_the_follower()
         ),
     )
 }
@@ -257,9 +279,12 @@ pub fn throughput(spin: &Spin, pg: &Postgres, feeds: &FeedServer, sources: usize
             format!("('blog', '{url}', '{url}')")
         })
         .collect();
+    ensure_follower(pg);
     pg.psql(&format!(
-        "INSERT INTO content_sources (kind, identifier, feed_url) VALUES {}",
-        values.join(", ")
+        "WITH s AS (INSERT INTO content_sources (kind, identifier, feed_url) VALUES {} \
+         RETURNING id), {} SELECT count(*) FROM s",
+        values.join(", "),
+        followed_by_the_follower()
     ));
     let items_before = int(pg, "SELECT count(*) FROM content_items");
     let limit = sources.div_ceil(rounds);

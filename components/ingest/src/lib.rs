@@ -18,7 +18,9 @@ thread_local! {
 async fn variables() -> IngestVariables {
     IngestVariables {
         api_token: variable("api_token").await,
-        ingest_allow_loopback: variable("ingest_allow_loopback").await,
+        outbound_allow_loopback: variable("outbound_allow_loopback").await,
+        youtube_origin: variable("youtube_origin").await,
+        reddit_origin: variable("reddit_origin").await,
         ingest_fetch_timeout_ms: variable("ingest_fetch_timeout_ms").await,
     }
 }
