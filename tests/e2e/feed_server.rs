@@ -4,10 +4,19 @@
 //! the throughput measure. Every request is counted by path, so the tests can tell that a
 //! source was fetched exactly once, or that nothing was sent at all.
 //!
+//! For the subscribe-then-ingest flow ([`crate::flow`]) it also stands in for YouTube and
+//! Reddit (`youtube_origin` / `reddit_origin` point at it): a channel page for `@keemu`,
+//! the channel's feed at YouTube's feed path, a subreddit's feed at Reddit's, and a blog
+//! page whose `<link rel="alternate">` names the RSS feed.
+//!
+//! Other tests add their own canned answers ([`FeedServer::add`], exact path with query,
+//! taking precedence over the built-in routes) and read the paths requested in order
+//! ([`FeedServer::requested`]), e.g. to show that a refused URL was never requested.
+//!
 //! One thread accepts; each connection gets a thread (the slow endpoint must not hold the
 //! others up). Stopped on drop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +31,43 @@ pub const SLOW: Duration = Duration::from_secs(4);
 /// Items in each generated `/bench/N.xml` feed.
 pub const BENCH_ITEMS: usize = 50;
 
+/// One canned answer, for [`FeedServer::add`].
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn ok(content_type: &str, body: &str) -> Answer {
+        Answer {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn redirect(status: u16, location: &str) -> Answer {
+        Answer {
+            status,
+            headers: vec![("Location".into(), location.into())],
+            body: Vec::new(),
+        }
+    }
+}
+
+/// What the server records and the answers added to it.
+#[derive(Default)]
+struct State {
+    counts: BTreeMap<String, usize>,
+    requested: Vec<String>,
+    answers: HashMap<String, Answer>,
+}
+
 pub struct FeedServer {
     pub port: u16,
-    counts: Arc<Mutex<BTreeMap<String, usize>>>,
+    state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -33,10 +76,10 @@ impl FeedServer {
     pub fn start() -> FeedServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the feed server");
         let port = listener.local_addr().expect("address").port();
-        let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let counts = Arc::clone(&counts);
+            let state = Arc::clone(&state);
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
@@ -44,17 +87,37 @@ impl FeedServer {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let counts = Arc::clone(&counts);
-                    std::thread::spawn(move || serve(stream, &counts));
+                    let state = Arc::clone(&state);
+                    std::thread::spawn(move || serve(stream, &state));
                 }
             })
         };
         FeedServer {
             port,
-            counts,
+            state,
             stop,
             thread: Some(thread),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answers `path` (exact, query included) with `answer` from now on, before the
+    /// built-in routes.
+    pub fn add(&self, path: &str, answer: Answer) {
+        self.lock().answers.insert(path.to_owned(), answer);
+    }
+
+    /// The paths requested so far (since [`FeedServer::forget_requests`]), in order.
+    pub fn requested(&self) -> Vec<String> {
+        self.lock().requested.clone()
+    }
+
+    /// Clears [`FeedServer::requested`] (not the counts).
+    pub fn forget_requests(&self) {
+        self.lock().requested.clear();
     }
 
     /// `http://127.0.0.1:PORT{path}`.
@@ -69,20 +132,17 @@ impl FeedServer {
 
     /// Requests received for `path`.
     pub fn count(&self, path: &str) -> usize {
-        self.counts
-            .lock()
-            .map(|c| c.get(path).copied().unwrap_or(0))
-            .unwrap_or(0)
+        self.lock().counts.get(path).copied().unwrap_or(0)
     }
 
     /// Requests received in all.
     pub fn total(&self) -> usize {
-        self.counts.lock().map(|c| c.values().sum()).unwrap_or(0)
+        self.lock().counts.values().sum()
     }
 
     /// Every path and its count.
     pub fn counts(&self) -> BTreeMap<String, usize> {
-        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+        self.lock().counts.clone()
     }
 }
 
@@ -128,14 +188,14 @@ pub fn bench_feed(n: &str) -> Vec<u8> {
 
 struct Reply {
     status: u16,
-    headers: Vec<(&'static str, String)>,
+    headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
 fn reply(status: u16, body: Vec<u8>) -> Reply {
     Reply {
         status,
-        headers: vec![("Content-Type", "application/xml".to_owned())],
+        headers: vec![("Content-Type".to_owned(), "application/xml".to_owned())],
         body,
     }
 }
@@ -147,14 +207,14 @@ fn validated(
     last_modified: Option<&str>,
     request: &BTreeMap<String, String>,
 ) -> Reply {
-    let mut headers = vec![("Content-Type", "application/atom+xml".to_owned())];
+    let mut headers = vec![("Content-Type".to_owned(), "application/atom+xml".to_owned())];
     let mut not_modified = false;
     if let Some(etag) = etag {
-        headers.push(("ETag", etag.to_owned()));
+        headers.push(("ETag".to_owned(), etag.to_owned()));
         not_modified |= request.get("if-none-match").map(String::as_str) == Some(etag);
     }
     if let Some(lm) = last_modified {
-        headers.push(("Last-Modified", lm.to_owned()));
+        headers.push(("Last-Modified".to_owned(), lm.to_owned()));
         not_modified |= request.get("if-modified-since").map(String::as_str) == Some(lm);
     }
     if not_modified {
@@ -171,8 +231,40 @@ fn validated(
     }
 }
 
+/// The fixture channel (the id in tests/fixtures/feeds/youtube_channel.xml).
+pub const CHANNEL: &str = "UCkEeMuFiXtUrEcHaNnEl001";
+
+fn html(body: String) -> Reply {
+    Reply {
+        status: 200,
+        headers: vec![(
+            "Content-Type".to_owned(),
+            "text/html; charset=utf-8".to_owned(),
+        )],
+        body: body.into_bytes(),
+    }
+}
+
 fn route(path: &str, headers: &BTreeMap<String, String>) -> Reply {
+    if path == format!("/feeds/videos.xml?channel_id={CHANNEL}") {
+        return validated("youtube_channel.xml", Some("\"yt-1\""), None, headers);
+    }
     match path {
+        // YouTube's channel page for a handle: the channel id is in the canonical link.
+        "/@keemu" => html(format!(
+            "<!doctype html><html><head><title>KeeMU Fixture Channel - YouTube</title>\
+             <link rel=\"canonical\" href=\"https://www.youtube.com/channel/{CHANNEL}\">\
+             </head><body></body></html>"
+        )),
+        // Reddit's feed path (no validators, as /subreddit.xml).
+        "/r/rust/.rss" => reply(200, fixture("subreddit.xml")),
+        // A blog's page, its RSS feed named by a relative link.
+        "/blog/" => html(
+            "<!doctype html><html><head><title>Fixture blog</title>\
+             <link rel=\"alternate\" type=\"application/rss+xml\" href=\"../blog_rss.xml\">\
+             </head><body><p>Hello</p></body></html>"
+                .to_owned(),
+        ),
         "/youtube.xml" => validated("youtube_channel.xml", Some("\"yt-1\""), None, headers),
         // No validators: every fetch gets the whole feed again.
         "/subreddit.xml" => reply(200, fixture("subreddit.xml")),
@@ -193,12 +285,12 @@ fn route(path: &str, headers: &BTreeMap<String, String>) -> Reply {
         // Two hops: a relative Location, then an absolute one.
         "/moved" => Reply {
             status: 301,
-            headers: vec![("Location", "/moved-again".to_owned())],
+            headers: vec![("Location".to_owned(), "/moved-again".to_owned())],
             body: Vec::new(),
         },
         "/moved-again" => Reply {
             status: 308,
-            headers: vec![("Location", "/blog_atom.xml".to_owned())],
+            headers: vec![("Location".to_owned(), "/blog_atom.xml".to_owned())],
             body: Vec::new(),
         },
         path => match path
@@ -211,7 +303,7 @@ fn route(path: &str, headers: &BTreeMap<String, String>) -> Reply {
     }
 }
 
-fn serve(stream: TcpStream, counts: &Mutex<BTreeMap<String, usize>>) {
+fn serve(stream: TcpStream, state: &Mutex<State>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(&stream);
     let mut line = String::new();
@@ -232,10 +324,20 @@ fn serve(stream: TcpStream, counts: &Mutex<BTreeMap<String, usize>>) {
             }
         }
     }
-    if let Ok(mut counts) = counts.lock() {
-        *counts.entry(path.clone()).or_default() += 1;
-    }
-    let reply = route(&path, &headers);
+    let added = {
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        *state.counts.entry(path.clone()).or_default() += 1;
+        state.requested.push(path.clone());
+        state.answers.get(&path).cloned()
+    };
+    let reply = match added {
+        Some(answer) => Reply {
+            status: answer.status,
+            headers: answer.headers,
+            body: answer.body,
+        },
+        None => route(&path, &headers),
+    };
     let mut head = format!("HTTP/1.1 {} X\r\n", reply.status);
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));

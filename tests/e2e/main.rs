@@ -5,7 +5,7 @@
 //! them with `--ignored`. Spin is looked up as `$KEEMU_SPIN`, then `spin` on PATH, then
 //! `../shared/spin/spin` beside the repository.
 //!
-//! To keep process starts few, four PostgreSQL servers are started in all:
+//! To keep process starts few, five PostgreSQL servers are started in all:
 //! - [`every_route_on_one_server`]: one PostgreSQL and one `spin up` for every route and
 //!   method of both components, 50 concurrent creates, accounts and sign-in ([`auth`]:
 //!   register, login, refresh, logout, /me, forged tokens, the throttle), and at the end a look at
@@ -18,7 +18,10 @@
 //!   (the URL check refuses first, or the host does: the fixture server is never requested);
 //! - [`ingestion`]: its own PostgreSQL, a feed server on 127.0.0.1 and three `spin up`s: one
 //!   that may fetch from it (every kind of feed, concurrency, 304s, back-off, throughput),
-//!   and two with the repository's runtime config, which blocks private networks.
+//!   and two with the repository's runtime config, which blocks private networks;
+//! - [`subscribe_ingest_and_read_the_feed`]: issue 9's "Done when" as one flow ([`flow`]):
+//!   its own PostgreSQL, the feed server standing in for YouTube, Reddit and the blogs, and
+//!   one `spin up` whose api and ingest components both fetch from it.
 //!
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
@@ -29,7 +32,7 @@ mod client;
 mod concurrency;
 mod expect;
 mod feed_server;
-mod fixtures_server;
+mod flow;
 mod google;
 mod harness;
 mod health;
@@ -177,4 +180,22 @@ fn ingestion() {
     };
     ingest::blocked(&pg, &feeds, &mut checks);
     checks.finish("ingestion", || logs);
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn subscribe_ingest_and_read_the_feed() {
+    wasm_built();
+    let pg = Postgres::start();
+    let feeds = feed_server::FeedServer::start();
+    let spin = Spin::start_with(&pg, &flow::options(&feeds));
+    let mut checks = checks::Checks::new();
+    flow::checks(&spin, &pg, &feeds, &mut checks);
+    checks.run("after the flow: no session idle in transaction", || {
+        assert_eq!(pg.idle_in_transaction(), "0");
+    });
+    logs_are_clean(&spin, &mut checks);
+    checks.finish("subscribe_ingest_and_read_the_feed", || {
+        spin.component_logs(30)
+    });
 }

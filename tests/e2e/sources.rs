@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::checks::Checks;
 use crate::client::Request;
 use crate::expect;
-use crate::fixtures_server::{Answer, FixtureServer};
+use crate::feed_server::{Answer, FeedServer};
 use crate::harness::{Postgres, Spin, SpinOptions, repo};
 
 pub const CHANNEL: &str = "UCBa659QWEk1AI4Tg--mrJ2A";
@@ -32,8 +32,8 @@ const ATOM: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 
 /// Serves a YouTube channel page, a blog page with a feed link, the feeds, a redirect and a
 /// page without a feed.
-pub fn fixtures() -> FixtureServer {
-    let server = FixtureServer::start();
+pub fn fixtures() -> FeedServer {
+    let server = FeedServer::start();
     let channel_page = format!(
         r#"<!doctype html><html><head><title>Fixture Channel - YouTube</title>
         <link rel="canonical" href="https://www.youtube.com/channel/{CHANNEL}">
@@ -71,7 +71,7 @@ pub fn fixtures() -> FixtureServer {
 /// repository's runtime config (which blocks private networks, loopback included) or the
 /// harness's (which blocks nothing).
 pub fn options(
-    server: &FixtureServer,
+    server: &FeedServer,
     allow_loopback: bool,
     repository_runtime_config: bool,
 ) -> SpinOptions {
@@ -106,14 +106,14 @@ fn as_user(request: Request, token: &str) -> Request {
     request.authorization(Some(&format!("Bearer {token}")))
 }
 
-fn subscribe(spin: &Spin, token: &str, url: &str) -> crate::client::Response {
+pub fn subscribe(spin: &Spin, token: &str, url: &str) -> crate::client::Response {
     spin.send(&as_user(
         Request::json("POST", SUBSCRIPTIONS, &json!({ "url": url })),
         token,
     ))
 }
 
-fn get(spin: &Spin, token: &str, path: &str) -> crate::client::Response {
+pub fn get(spin: &Spin, token: &str, path: &str) -> crate::client::Response {
     spin.send(&as_user(Request::get(path), token))
 }
 
@@ -126,14 +126,14 @@ fn url_message(response: &crate::client::Response) -> String {
         .to_owned()
 }
 
-fn id(body: &Value) -> i64 {
+pub fn id(body: &Value) -> i64 {
     body["id"]
         .as_i64()
         .unwrap_or_else(|| panic!("no id: {body}"))
 }
 
 /// Every item of a paged list, following `next_cursor` as `before`.
-fn walk(spin: &Spin, token: &str, first: &str) -> Vec<Value> {
+pub fn walk(spin: &Spin, token: &str, first: &str) -> Vec<Value> {
     let mut items = Vec::new();
     let mut path = first.to_owned();
     for _ in 0..100 {
@@ -147,7 +147,7 @@ fn walk(spin: &Spin, token: &str, first: &str) -> Vec<Value> {
     panic!("more than 100 pages");
 }
 
-pub fn checks(spin: &Spin, pg: &Postgres, server: &FixtureServer, checks: &mut Checks) {
+pub fn checks(spin: &Spin, pg: &Postgres, server: &FeedServer, checks: &mut Checks) {
     let ada = register(spin, "ada.sources@example.com");
     let bob = register(spin, "bob.sources@example.com");
     let mut ids: Vec<(String, i64)> = Vec::new();
@@ -389,7 +389,7 @@ pub fn checks(spin: &Spin, pg: &Postgres, server: &FixtureServer, checks: &mut C
 /// `by` names the layer that refuses loopback: the URL check (`outbound_allow_loopback=false`)
 /// or the host (`block_networks`, with the URL check letting loopback through). Literal
 /// private addresses other than loopback are the URL check's either way.
-pub fn blocked_checks(spin: &Spin, server: &FixtureServer, by: &str, checks: &mut Checks) {
+pub fn blocked_checks(spin: &Spin, server: &FeedServer, by: &str, checks: &mut Checks) {
     let ada = register(spin, &format!("ada.{by}@example.com"));
     let name =
         format!("sources (loopback blocked by the {by}): the fixture server is never requested");
