@@ -203,7 +203,12 @@ mod tests {
         assert_eq!(config.token.as_deref(), Ok("secret-token-0123456789"));
         assert!(config.settings.fetch.net.allow_loopback);
         assert_eq!(
-            config.settings.origins.youtube.as_ref().map(url::Url::as_str),
+            config
+                .settings
+                .origins
+                .youtube
+                .as_ref()
+                .map(url::Url::as_str),
             Some("http://127.0.0.1:8081/")
         );
         assert_eq!(config.settings.origins.reddit, None);
