@@ -3,13 +3,13 @@
 //! failing sources' back-off, the throughput, and the private-network block (with the
 //! repository's runtime-config.toml, whose `block_networks = ["private"]` covers loopback).
 
-use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::checks::Checks;
-use crate::client::{Request, Response};
+use crate::client::Request;
+use crate::concurrency::all_at_once;
 use crate::feed_server::{BENCH_ITEMS, FeedServer};
 use crate::harness::{Postgres, Spin, SpinOptions, repo};
 
@@ -75,29 +75,6 @@ fn add_source(pg: &Postgres, kind: &str, identifier: &str, url: &str) -> i64 {
             followed_by_the_follower()
         ),
     )
-}
-
-/// Sends all `requests` at once (one thread each, released together); answers in order.
-fn all_at_once(port: u16, requests: Vec<Request>) -> Vec<Response> {
-    let barrier = Arc::new(Barrier::new(requests.len()));
-    let threads: Vec<_> = requests
-        .into_iter()
-        .map(|request| {
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                request.send(port)
-            })
-        })
-        .collect();
-    threads
-        .into_iter()
-        .map(|t| {
-            t.join()
-                .expect("client thread")
-                .unwrap_or_else(|e| panic!("no answer: {e}"))
-        })
-        .collect()
 }
 
 fn n(body: &Value, key: &str) -> u64 {
