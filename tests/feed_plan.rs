@@ -13,6 +13,7 @@ mod common;
 
 use chrono::NaiveDateTime;
 use common::TestDatabase;
+use common::plan::{describe, explain, nodes, rows_handled};
 use keemu::models::source::sql;
 use serde_json::Value;
 use tokio_postgres::Client;
@@ -59,46 +60,6 @@ fn cursor(hours: i64) -> (Option<NaiveDateTime>, Option<i64>) {
         .expect("time")
         + chrono::Duration::hours(hours);
     (Some(at), Some(i64::MAX))
-}
-
-async fn explain(
-    client: &Client,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Value {
-    let explain = format!("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}");
-    let row = client.query_one(&explain, params).await.expect("explain");
-    let value: Value = row.get(0);
-    value[0]["Plan"].clone()
-}
-
-/// Every node of a plan tree, depth first.
-fn nodes(plan: &Value) -> Vec<&Value> {
-    let mut out = vec![plan];
-    if let Some(children) = plan["Plans"].as_array() {
-        for child in children {
-            out.extend(nodes(child));
-        }
-    }
-    out
-}
-
-/// Rows a node produced over all its loops, plus those its filters removed.
-fn rows_handled(node: &Value) -> f64 {
-    let number = |key: &str| node[key].as_f64().unwrap_or(0.0);
-    number("Actual Rows") * number("Actual Loops").max(1.0)
-        + number("Rows Removed by Filter")
-        + number("Rows Removed by Join Filter")
-        + number("Rows Removed by Index Recheck")
-}
-
-fn describe(node: &Value) -> String {
-    format!(
-        "{} {} {}",
-        node["Node Type"].as_str().unwrap_or("?"),
-        node["Relation Name"].as_str().unwrap_or(""),
-        node["Index Name"].as_str().unwrap_or("")
-    )
 }
 
 /// The checks shared by both statements: bounded rows per node, items read from the

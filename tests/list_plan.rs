@@ -10,6 +10,7 @@
 mod common;
 
 use common::TestDatabase;
+use common::plan::{describe, explain, nodes, rows_handled};
 use keemu::models::user::sql;
 use serde_json::Value;
 use tokio_postgres::Client;
@@ -40,40 +41,7 @@ async fn fill(client: &Client) {
 
 /// The plan of the LIST statement for a page after `after`.
 async fn plan(client: &Client, after: Option<i64>) -> Value {
-    let explain = format!("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {}", sql::LIST);
-    let row = client
-        .query_one(&explain, &[&after, &None::<String>, &LIMIT])
-        .await
-        .expect("explain the list statement");
-    let value: Value = row.get(0);
-    value[0]["Plan"].clone()
-}
-
-/// Every node of a plan tree, depth first.
-fn nodes(plan: &Value) -> Vec<&Value> {
-    let mut out = vec![plan];
-    if let Some(children) = plan["Plans"].as_array() {
-        for child in children {
-            out.extend(nodes(child));
-        }
-    }
-    out
-}
-
-/// Rows a node produced over all its loops, plus those its filters removed.
-fn rows_handled(node: &Value) -> f64 {
-    let number = |key: &str| node[key].as_f64().unwrap_or(0.0);
-    number("Actual Rows") * number("Actual Loops").max(1.0)
-        + number("Rows Removed by Filter")
-        + number("Rows Removed by Join Filter")
-}
-
-fn describe(node: &Value) -> String {
-    format!(
-        "{} {}",
-        node["Node Type"].as_str().unwrap_or("?"),
-        node["Index Name"].as_str().unwrap_or("")
-    )
+    explain(client, sql::LIST, &[&after, &None::<String>, &LIMIT]).await
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod openapi;
+pub mod plan;
 
 use std::rc::Rc;
 use std::time::Duration;
