@@ -18,7 +18,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::json;
 
-use super::config::{ApiConfig, REFRESH_TOKEN_DAYS};
+use super::config::{ApiConfig, REFRESH_TOKEN_DAYS, not_configured};
 use super::{input, users};
 use crate::auth::google::{self, GoogleConfig, GoogleIdentity, Jwks, JwksCache};
 use crate::auth::token::{AccessToken, AccessTokens, RefreshToken, sha256_hex};
@@ -73,13 +73,6 @@ impl Pair {
     }
 }
 
-fn tokens(config: &ApiConfig) -> Result<&AccessTokens, ApiError> {
-    config.tokens.as_ref().map_err(|reason| {
-        log::error("api_not_configured", json!({ "reason": reason }));
-        ApiError::NotConfigured
-    })
-}
-
 fn new_refresh(now: DateTime<Utc>) -> Result<(RefreshToken, TokenHash, Timestamp), ApiError> {
     let refresh = RefreshToken::generate().map_err(|_| ApiError::Internal)?;
     let hash = TokenHash::parse(&refresh.storage_hash()).map_err(|_| ApiError::Internal)?;
@@ -128,7 +121,7 @@ pub async fn register<D: Db>(
     db: &D,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let tokens = tokens(config)?;
+    let tokens = config.access_tokens()?;
     let body = json::object(request)?;
     let (new_user, password) = input::registration(&body)?;
     let hash = auth::hash::hash(&password).map_err(|_| ApiError::Internal)?;
@@ -156,7 +149,7 @@ pub async fn login<D: Db>(
     db: &D,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let tokens = tokens(config)?;
+    let tokens = config.access_tokens()?;
     let body = json::object(request)?;
     let [email, password] = input::credentials(&body, ["email", "password"])?;
     let password = Password::parse_for_login(&password).ok();
@@ -226,7 +219,7 @@ pub async fn refresh<D: Db>(
     db: &D,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let tokens = tokens(config)?;
+    let tokens = config.access_tokens()?;
     let presented = presented_refresh(request)?.ok_or(REFRESH_REFUSED)?;
     let (refresh, hash, expires_at) = new_refresh(now)?;
     match store::rotate_session(db, &presented, &hash, expires_at).await? {
@@ -336,14 +329,11 @@ pub async fn google<D: Db>(
     outbound: &impl Outbound,
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let tokens = tokens(config)?;
-    let Some(google_config) = config.google.as_ref() else {
-        log::error(
-            "api_not_configured",
-            json!({ "reason": "google_client_id is not set" }),
-        );
-        return Err(ApiError::NotConfigured);
-    };
+    let tokens = config.access_tokens()?;
+    let google_config = config
+        .google
+        .as_ref()
+        .ok_or_else(|| not_configured("google_client_id is not set"))?;
     let body = json::object(request)?;
     let [id_token] = input::credentials(&body, ["id_token"])?;
     let refused = |error: google::GoogleError| {

@@ -12,7 +12,7 @@ use http::header::AUTHORIZATION;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::config::ApiConfig;
+use super::config::{ApiConfig, not_configured};
 use super::routes::Access;
 use crate::domain::UserId;
 use crate::http::ApiError;
@@ -96,11 +96,6 @@ pub fn authorize(
             }
         }
     }
-}
-
-fn not_configured(reason: &'static str) -> ApiError {
-    log::error("api_not_configured", json!({ "reason": reason }));
-    ApiError::NotConfigured
 }
 
 /// Accepts the request only if it carries `Bearer <expected>`. An empty `expected` (no

@@ -21,10 +21,14 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
+use serde_json::json;
+
 use crate::auth::google::{GoogleConfig, JwksCache};
 use crate::auth::token::{AccessTokens, JwtAlgorithm, TokenConfigError, TokenKey};
+use crate::http::ApiError;
 use crate::models::account::ThrottlePolicy;
 use crate::net_guard::NetPolicy;
+use crate::observability::log;
 use crate::resolve::ResolveSettings;
 
 /// The shortest `api_token` the component serves with (after trimming), in characters.
@@ -131,6 +135,22 @@ impl ApiConfig {
             Ok(token)
         }
     }
+}
+
+impl ApiConfig {
+    /// The access tokens, or 503 (not configured) with the reason logged.
+    pub fn access_tokens(&self) -> Result<&AccessTokens, ApiError> {
+        self.tokens
+            .as_ref()
+            .map_err(|reason| not_configured(reason))
+    }
+}
+
+/// 503 (not configured) for a setting that is missing or invalid; logs the reason (a
+/// constant, never a value).
+pub fn not_configured(reason: &'static str) -> ApiError {
+    log::error("api_not_configured", json!({ "reason": reason }));
+    ApiError::NotConfigured
 }
 
 impl fmt::Debug for ApiConfig {

@@ -7,76 +7,26 @@
 //! | `/api/v1/me/preferences`| GET, HEAD, PATCH         |
 //! | `/api/v1/me/password`   | POST                     |
 //!
-//! The same handlers, statements, ETags and rules as [`super::users`], with
-//! [`Scope::ActiveOnly`]: a token whose user was deleted or deactivated finds nothing, in the
-//! same statement as the work, and gets 401. A user can never name another user's id here.
+//! `/me` and `/me/preferences` are served by the [`super::users`] handlers with
+//! [`crate::models::user::Scope::ActiveOnly`] (see the dispatch in [`super`]): the same
+//! statements, ETags and rules; a token whose user was deleted or deactivated finds nothing,
+//! in the same statement as the work, and gets [`ACCOUNT_GONE`] (401). A user can never name
+//! another user's id here. This module holds what is the user's own: the password change.
 
-use chrono::NaiveDate;
 use http::StatusCode;
 use serde_json::json;
 
-use super::{input, users};
+use super::input;
 use crate::auth::{self, Password};
 use crate::db::Db;
 use crate::domain::UserId;
 use crate::http::{ApiError, Request, Response, empty_response, json};
 use crate::models::account::{self, store};
-use crate::models::user::Scope;
 use crate::observability::log;
 
 /// 401 for a token whose account is gone or deactivated.
-pub(crate) const ACCOUNT_GONE: ApiError =
+pub const ACCOUNT_GONE: ApiError =
     ApiError::AuthFailed("the account of this access token is deleted or deactivated");
-
-fn gone(error: ApiError) -> ApiError {
-    match error {
-        ApiError::NotFound(_) => ACCOUNT_GONE,
-        other => other,
-    }
-}
-
-pub async fn get<D: Db>(request: &Request, me: UserId, db: &D) -> Result<Response, ApiError> {
-    users::get(request, me, Scope::ActiveOnly, db)
-        .await
-        .map_err(gone)
-}
-
-pub async fn update<D: Db>(
-    request: &Request,
-    me: UserId,
-    db: &D,
-    today: NaiveDate,
-) -> Result<Response, ApiError> {
-    users::update(request, me, Scope::ActiveOnly, db, today)
-        .await
-        .map_err(gone)
-}
-
-pub async fn delete<D: Db>(request: &Request, me: UserId, db: &D) -> Result<Response, ApiError> {
-    users::delete(request, me, Scope::ActiveOnly, db)
-        .await
-        .map_err(gone)
-}
-
-pub async fn get_preferences<D: Db>(
-    request: &Request,
-    me: UserId,
-    db: &D,
-) -> Result<Response, ApiError> {
-    users::get_preferences(request, me, Scope::ActiveOnly, db)
-        .await
-        .map_err(gone)
-}
-
-pub async fn update_preferences<D: Db>(
-    request: &Request,
-    me: UserId,
-    db: &D,
-) -> Result<Response, ApiError> {
-    users::update_preferences(request, me, Scope::ActiveOnly, db)
-        .await
-        .map_err(gone)
-}
 
 /// `POST /me/password` {current_password, new_password}: checks the current password,
 /// stores the new one's hash and revokes every session of the user (one statement). 204.

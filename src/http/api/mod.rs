@@ -105,11 +105,14 @@ async fn route<D: Db>(
         Op::Refresh => auth::refresh(request, config, db, now).await,
         Op::Logout => auth::logout(request, db).await,
         Op::Google => auth::google(request, config, db, outbound, now).await,
-        Op::GetMe => me::get(request, me()?, db).await,
-        Op::UpdateMe => me::update(request, me()?, db, today).await,
-        Op::DeleteMe => me::delete(request, me()?, db).await,
-        Op::GetMyPreferences => me::get_preferences(request, me()?, db).await,
-        Op::UpdateMyPreferences => me::update_preferences(request, me()?, db).await,
+        // A user's own account: the operator's handlers, for active users only.
+        Op::GetMe => users::get(request, me()?, Scope::ActiveOnly, db).await,
+        Op::UpdateMe => users::update(request, me()?, Scope::ActiveOnly, db, today).await,
+        Op::DeleteMe => users::delete(request, me()?, Scope::ActiveOnly, db).await,
+        Op::GetMyPreferences => users::get_preferences(request, me()?, Scope::ActiveOnly, db).await,
+        Op::UpdateMyPreferences => {
+            users::update_preferences(request, me()?, Scope::ActiveOnly, db).await
+        }
         Op::ChangePassword => me::change_password(request, me()?, db).await,
         Op::ListSubscriptions => subscriptions::list(request, me()?, db).await,
         Op::Subscribe => subscriptions::subscribe(request, me()?, config, db, outbound).await,

@@ -65,10 +65,19 @@ fn conditional_read(
     }
 }
 
-fn outcome<T>(outcome: Outcome<T>) -> Result<T, ApiError> {
+/// What a missing user means: for the operator, no such user (404); on a user's own routes
+/// (`/me`), the token's account is deleted or deactivated (401).
+fn missing(scope: Scope) -> ApiError {
+    match scope {
+        Scope::Any => ApiError::NotFound(NO_SUCH_USER),
+        Scope::ActiveOnly => super::me::ACCOUNT_GONE,
+    }
+}
+
+fn outcome<T>(outcome: Outcome<T>, scope: Scope) -> Result<T, ApiError> {
     match outcome {
         Outcome::Done(value) => Ok(value),
-        Outcome::NotFound => Err(ApiError::NotFound(NO_SUCH_USER)),
+        Outcome::NotFound => Err(missing(scope)),
         Outcome::Stale => Err(ApiError::PreconditionFailed),
     }
 }
@@ -103,7 +112,7 @@ pub async fn get<D: Db>(
 ) -> Result<Response, ApiError> {
     let user = store::get(db, id, scope)
         .await?
-        .ok_or(ApiError::NotFound(NO_SUCH_USER))?;
+        .ok_or_else(|| missing(scope))?;
     conditional_read(request, etag::user_etag(user.version()), || {
         user_response(StatusCode::OK, &user)
     })
@@ -122,7 +131,10 @@ pub async fn update<D: Db>(
         Scope::ActiveOnly => input::own_changes(&body, today)?,
     };
     let expected = etag::user_precondition(request.headers()).versions();
-    let user = outcome(store::update(db, id, changes, expected.as_deref(), scope).await?)?;
+    let user = outcome(
+        store::update(db, id, changes, expected.as_deref(), scope).await?,
+        scope,
+    )?;
     user_response(StatusCode::OK, &user)
 }
 
@@ -133,7 +145,10 @@ pub async fn delete<D: Db>(
     db: &D,
 ) -> Result<Response, ApiError> {
     let expected = etag::user_precondition(request.headers()).versions();
-    outcome(store::delete(db, id, expected.as_deref(), scope).await?)?;
+    outcome(
+        store::delete(db, id, expected.as_deref(), scope).await?,
+        scope,
+    )?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
@@ -145,7 +160,7 @@ pub async fn get_preferences<D: Db>(
 ) -> Result<Response, ApiError> {
     let preferences = store::get_preferences(db, id, scope)
         .await?
-        .ok_or(ApiError::NotFound(NO_SUCH_USER))?;
+        .ok_or_else(|| missing(scope))?;
     let version = PreferencesVersion::of(&preferences);
     conditional_read(request, etag::preferences_etag(version), || {
         preferences_response(&preferences)
@@ -161,7 +176,9 @@ pub async fn update_preferences<D: Db>(
     let body = json::object(request)?;
     let changes = input::preference_changes(&body)?;
     let expected = etag::preferences_precondition(request.headers()).versions();
-    let preferences =
-        outcome(store::update_preferences(db, id, changes, expected.as_deref(), scope).await?)?;
+    let preferences = outcome(
+        store::update_preferences(db, id, changes, expected.as_deref(), scope).await?,
+        scope,
+    )?;
     preferences_response(&preferences)
 }
