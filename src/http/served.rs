@@ -1,19 +1,33 @@
-//! Timing and the `request_completed` log line, around any handler.
+//! The request's time, and the `request_completed` log line, around any handler.
 
-use std::time::Instant;
+use chrono::{DateTime, Utc};
 
 use super::{Request, Response};
 use crate::observability::log;
 
-/// Runs `handler` and logs `request_completed` with method, path (never the query string,
-/// which may hold personal data such as an email filter), status and duration.
-pub async fn served(request: Request, handler: impl AsyncFnOnce(Request) -> Response) -> Response {
-    let started = Instant::now();
+/// Runs `handler` with the time the request arrived (UTC), and logs `request_completed` with
+/// method, path (never the query string, which may hold personal data such as an email
+/// filter), status and duration.
+///
+/// The clock is read twice per request, at the start and at the end, and the duration is
+/// their difference (never negative). Under Spin every clock reading is a host call (in
+/// Spin 4.0.2 each one a host task of the runtime), so the wall clock serves for both the
+/// handler's `now` and the duration instead of adding a monotonic clock's two readings: a
+/// step of the system clock during a request can misstate that one line's duration.
+pub async fn served(
+    request: Request,
+    handler: impl AsyncFnOnce(Request, DateTime<Utc>) -> Response,
+) -> Response {
+    let started = Utc::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = handler(request).await;
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let response = handler(request, started).await;
+    let finished = Utc::now();
+    let duration_ms = (finished - started)
+        .num_microseconds()
+        .map_or(0.0, |us| us.max(0) as f64 / 1000.0);
     log::request_completed(
+        finished,
         method.as_str(),
         &path,
         response.status().as_u16(),

@@ -4,7 +4,7 @@
 //! Callers pass only what is safe to log: never a secret, a connection string, a request
 //! body or a field of a user (ids are fine).
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -50,7 +50,11 @@ pub fn format_event(level: Level, event: &str, fields: Value) -> String {
 }
 
 fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    timestamp(Utc::now())
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Writes one event to stderr.
@@ -108,11 +112,17 @@ struct RequestCompleted<'a> {
     duration_ms: f64,
 }
 
-/// Formats the `request_completed` event: the same shape as [`format_event`] gives, built
-/// without an intermediate JSON value (it is on every request's path).
-pub fn format_request_completed(method: &str, path: &str, status: u16, duration_ms: f64) -> String {
+/// Formats the `request_completed` event at `at`: the same shape as [`format_event`] gives,
+/// built without an intermediate JSON value (it is on every request's path).
+pub fn format_request_completed(
+    at: DateTime<Utc>,
+    method: &str,
+    path: &str,
+    status: u16,
+    duration_ms: f64,
+) -> String {
     let line = RequestCompleted {
-        ts: now(),
+        ts: timestamp(at),
         level: Level::Info.as_str(),
         event: "request_completed",
         method,
@@ -123,10 +133,23 @@ pub fn format_request_completed(method: &str, path: &str, status: u16, duration_
     serde_json::to_string(&line).unwrap_or_default()
 }
 
-/// Logs `request_completed` (info): method, path (never the query string), status and
-/// duration in milliseconds, rounded to 0.01.
-pub fn request_completed(method: &str, path: &str, status: u16, duration_ms: f64) {
-    write_line(format_request_completed(method, path, status, duration_ms));
+/// Logs `request_completed` (info) at `at` (the request's end, which the caller has just
+/// read): method, path (never the query string), status and duration in milliseconds,
+/// rounded to 0.01.
+pub fn request_completed(
+    at: DateTime<Utc>,
+    method: &str,
+    path: &str,
+    status: u16,
+    duration_ms: f64,
+) {
+    write_line(format_request_completed(
+        at,
+        method,
+        path,
+        status,
+        duration_ms,
+    ));
 }
 
 /// An `info` event.
@@ -166,7 +189,10 @@ mod tests {
 
     #[test]
     fn request_completed_is_one_json_line_with_escaped_path() {
-        let line = format_request_completed("GET", "/api/v1/users/\"x\"\n", 200, 1.23456);
+        let at = DateTime::parse_from_rfc3339("2026-11-29T05:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let line = format_request_completed(at, "GET", "/api/v1/users/\"x\"\n", 200, 1.23456);
         assert!(!line.contains('\n'));
         let parsed: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(parsed["event"], "request_completed");
@@ -175,6 +201,9 @@ mod tests {
         assert_eq!(parsed["path"], "/api/v1/users/\"x\"\n");
         assert_eq!(parsed["status"], 200);
         assert_eq!(parsed["duration_ms"], 1.23);
-        assert!(parsed["ts"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(
+            parsed["ts"], "2026-11-29T05:00:00.123Z",
+            "the time it was given"
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::checks::Checks;
+use crate::concurrency;
 use crate::client::{Request, Response};
 use crate::expect;
 use crate::harness::{DB_TIMEOUT_MS, Postgres, Spin};
@@ -72,6 +73,23 @@ fn all_unavailable(spin: &Spin, id: i64, how: &str) {
         &spin.send(&Request::get("/api/v1/users").authorization(None)),
         401,
     );
+}
+
+/// Requests waiting together on a frozen database all end within the bound: an instance
+/// has one deadline watcher, running in one request's task, and it must wake the others
+/// (keemu::db::deadlines; wit-bindgen's inter-task wakeups).
+fn concurrent_unavailable(spin: &Spin, id: i64) {
+    const CLIENTS: usize = 8;
+    let started = Instant::now();
+    let requests = (0..CLIENTS)
+        .map(|_| Request::get(&format!("/api/v1/users/{id}")))
+        .collect();
+    let answers = concurrency::all_at_once(spin.port, requests);
+    let took = started.elapsed();
+    for response in &answers {
+        expect::problem(response, 503);
+        unavailable(response, took, "frozen: 8 concurrent GET user");
+    }
 }
 
 /// `/health` and the api answer 200 again, within a bound, without restarting spin.
@@ -144,6 +162,7 @@ pub fn checks(spin: &mut Spin, pg: &Postgres, checks: &mut Checks) {
             let frozen = pg.freeze();
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 all_unavailable(spin, id, "frozen");
+                concurrent_unavailable(spin, id);
             }));
             pg.thaw(frozen);
             if let Err(panic) = result {

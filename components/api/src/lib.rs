@@ -30,13 +30,13 @@ async fn variables() -> Variables {
 
 #[http_service]
 async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
-    serve(request, async |request: Request| {
+    serve(request, async |request: Request, now| {
         let config = once_per_instance(&CONFIG, async || {
             ApiConfig::from_variables(&variables().await)
         })
         .await;
         let db = database().await;
-        api::handle(&request, &config, &db, &SpinOutbound, chrono::Utc::now()).await
+        api::handle(&request, &config, &db, &SpinOutbound, now).await
     })
     .await
 }

@@ -17,7 +17,7 @@ thread_local! {
 
 #[http_service]
 async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
-    serve(request, async |request: Request| {
+    serve(request, async |request: Request, _now| {
         let info = once_per_instance(&INFO, async || HealthInfo {
             app_name: variable("app_name").await.unwrap_or_else(|| "KeeMU".into()),
             environment: variable("environment")

@@ -27,7 +27,7 @@ async fn variables() -> IngestVariables {
 
 #[http_service]
 async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
-    serve(request, async |request: Request| {
+    serve(request, async |request: Request, _now| {
         let config = once_per_instance(&CONFIG, async || {
             IngestConfig::from_variables(&variables().await)
         })

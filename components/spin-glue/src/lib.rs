@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use keemu::db::address::{with_connect_timeout, with_server_timeouts};
+use keemu::db::deadlines::Deadlines;
 use keemu::db::{Connection, Connector, Database, Row, SharedConnection};
 use keemu::http::served::served;
 use keemu::http::{ApiError, MAX_BODY_BYTES, Request, Response};
@@ -47,8 +48,10 @@ impl Connector for SpinConnector {
             .map_err(host_error)
     }
 
+    /// Completes `duration` from now, seen by the instance's one deadline watcher
+    /// ([`keemu::db::deadlines`]) rather than a host timer per call.
     async fn sleep(&self, duration: Duration) {
-        spin_sdk::time::sleep(duration).await;
+        DEADLINES.with(Rc::clone).after(duration).await;
     }
 }
 
@@ -97,7 +100,16 @@ fn host_error(error: pg::Error) -> PgError {
     }
 }
 
+/// Runs the instance's deadline watcher in the background, in the task of the request whose
+/// call started it: the watcher's host timer is polled by that task, and it wakes calls of
+/// other requests through `wit-bindgen`'s inter-task wakeups (Cargo.toml).
+fn start_watcher(deadlines: Rc<Deadlines>) {
+    spin_sdk::wasip3::spawn(deadlines.watch(spin_sdk::time::sleep));
+}
+
 thread_local! {
+    /// The deadlines of this component instance's database calls.
+    static DEADLINES: Rc<Deadlines> = Deadlines::new(start_watcher);
     /// The connection this component instance shares between its requests.
     static SHARED: Rc<SharedConnection<SpinConnection>> = SharedConnection::new();
     /// The database settings, read from Spin variables by the instance's first request.
@@ -195,10 +207,11 @@ pub async fn read_request(request: spin_sdk::http::Request) -> Option<Request> {
 }
 
 /// Serves one request: reads Spin's request (400 if its body cannot be read), runs
-/// `handler` with timing and the `request_completed` log line, and returns Spin's response.
+/// `handler` with the request's time ([`served`]: the clock is read there, once at each
+/// end), and the `request_completed` log line, and returns Spin's response.
 pub async fn serve(
     request: spin_sdk::http::Request,
-    handler: impl AsyncFnOnce(Request) -> Response,
+    handler: impl AsyncFnOnce(Request, chrono::DateTime<chrono::Utc>) -> Response,
 ) -> http::Response<Full<Bytes>> {
     let response = match read_request(request).await {
         Some(request) => served(request, handler).await,
