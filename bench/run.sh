@@ -10,7 +10,9 @@
 # Environment (defaults in brackets):
 #   BENCH_USERS        users to load [1000]; up to 10000 through POST /api/v1/users,
 #                      more directly by SQL (generate_series)
-#   BENCH_DURATION     wrk duration per scenario [8s]
+#   BENCH_DURATION     wrk duration per scenario and round [8s]
+#   BENCH_ROUNDS       rounds of the scenarios compared with the floor (get_user, list,
+#                      list_deep), project and floor taking turns to go first [3]
 #   BENCH_WARMUP       wrk warm-up per scenario, not measured [1s]
 #   BENCH_THREADS      wrk threads [2]
 #   BENCH_CONNECTIONS  wrk connections [32]
@@ -215,18 +217,16 @@ fi
 
 # --- scenarios ---------------------------------------------------------------------------
 
-# name | app or floor | wrk kind | path (plain)
+# name | wrk kind | path (plain) | compared with the floor
 scenarios=(
-    "health|app|plain|/health"
-    "get_user|app|get_user|"
-    "get_user|floor|get_user|"
-    "list|app|plain|/api/v1/users?limit=20"
-    "list|floor|plain|/api/v1/users?limit=20"
-    "list_deep|app|plain|/api/v1/users?limit=20&after=$deep_after"
-    "list_deep|floor|plain|/api/v1/users?limit=20&after=$deep_after"
-    "post_user|app|post_user|"
-    "patch_user|app|patch_user|"
+    "health|plain|/health|no"
+    "get_user|get_user||yes"
+    "list|plain|/api/v1/users?limit=20|yes"
+    "list_deep|plain|/api/v1/users?limit=20&after=$deep_after|yes"
+    "post_user|post_user||no"
+    "patch_user|patch_user||no"
 )
+rounds="${BENCH_ROUNDS:-3}"
 
 results="$tmp/results.txt"
 : >"$results"
@@ -238,47 +238,84 @@ run_wrk() {
             -s bench/wrk/scenario.lua "http://$addr"
 }
 
-load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-for entry in "${scenarios[@]}"; do
-    IFS='|' read -r name target kind path <<<"$entry"
-    if [[ -n "${BENCH_SCENARIOS:-}" && " $BENCH_SCENARIOS " != *" $name "* ]]; then continue; fi
-    addr="$app"; [[ "$target" == floor ]] && addr="$floor"
-    log "$name ($target): warm-up $warmup, then $duration"
+# One measured run, after a warm-up: appends "name target round BENCH_RESULT-fields".
+measure() {
+    local name="$1" target="$2" round="$3" kind="$4" path="$5" addr="$app" line
+    [[ "$target" == floor ]] && addr="$floor"
+    log "$name ($target, round $round): warm-up $warmup, then $duration"
     run_wrk "$addr" "$kind" "$path" "$warmup" "w$RANDOM$SECONDS" >/dev/null
     line="$(run_wrk "$addr" "$kind" "$path" "$duration" "m$RANDOM$SECONDS" | grep '^BENCH_RESULT' || true)"
     [[ -n "$line" ]] || die "wrk printed no result for $name ($target)"
-    echo "$name $target ${line#BENCH_RESULT }" >>"$results"
+    echo "$name $target $round ${line#BENCH_RESULT }" >>"$results"
+}
+
+# The machine drifts (other tenants, caches, the database's own state): a scenario compared
+# with the floor runs $rounds times for each, project and floor taking turns to go first, so
+# neither always runs on the warmer or the quieter side.
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+for entry in "${scenarios[@]}"; do
+    IFS='|' read -r name kind path compared <<<"$entry"
+    if [[ -n "${BENCH_SCENARIOS:-}" && " $BENCH_SCENARIOS " != *" $name "* ]]; then continue; fi
+    if [[ "$compared" == no ]]; then
+        measure "$name" app 1 "$kind" "$path"
+        continue
+    fi
+    for round in $(seq 1 "$rounds"); do
+        order="app floor"; (( round % 2 == 0 )) && order="floor app"
+        for target in $order; do measure "$name" "$target" "$round" "$kind" "$path"; done
+    done
 done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- report ------------------------------------------------------------------------------
 
+# Per scenario and app, over its rounds: req/s = all requests / all measured time; p50 and
+# p99 = the mean of the rounds' percentiles; errors and requests summed.
 table="$(awk '
-    function v(key,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } return 0 }
+    function v(key,   i, kv) { for (i = 4; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } return 0 }
     BEGIN {
-        print "| scenario | app | req/s | p50 ms | p99 ms | non-2xx | socket errors | requests |"
-        print "|---|---|---:|---:|---:|---:|---:|---:|"
+        print "| scenario | app | rounds | req/s | p50 ms | p99 ms | non-2xx | socket errors | requests |"
+        print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
     }
     {
-        rps = v("requests") / (v("duration_us") / 1e6)
-        printf "| %s | %s | %.0f | %.2f | %.2f | %d | %d | %d |\n", $1, ($2 == "app" ? "project" : "floor"),
-            rps, v("p50_us") / 1000, v("p99_us") / 1000, v("status_errors"), v("socket_errors"), v("requests")
+        k = $1 SUBSEP $2
+        if (!(k in n)) order[++keys] = k
+        n[k]++; req[k] += v("requests"); us[k] += v("duration_us"); p50[k] += v("p50_us"); p99[k] += v("p99_us")
+        st[k] += v("status_errors"); so[k] += v("socket_errors")
+    }
+    END {
+        for (i = 1; i <= keys; i++) {
+            k = order[i]; split(k, part, SUBSEP)
+            printf "| %s | %s | %d | %.0f | %.2f | %.2f | %d | %d | %d |\n", part[1], (part[2] == "app" ? "project" : "floor"),
+                n[k], req[k] / (us[k] / 1e6), p50[k] / n[k] / 1000, p99[k] / n[k] / 1000, st[k], so[k], req[k]
+        }
     }' "$results")"
 
 ratios="$(awk '
-    function v(key,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } return 0 }
+    function v(key,   i, kv) { for (i = 4; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } return 0 }
     {
-        rps[$1, $2] = v("requests") / (v("duration_us") / 1e6); p50[$1, $2] = v("p50_us"); p99[$1, $2] = v("p99_us")
-        seen[$1, $2] = 1
+        k = $1 SUBSEP $2
+        req[k] += v("requests"); us[k] += v("duration_us"); p50[k] += v("p50_us"); p99[k] += v("p99_us"); n[k]++
+        round_rps[$1, $2, $3] = v("requests") / (v("duration_us") / 1e6); rounds[$1] = ($3 > rounds[$1] ? $3 : rounds[$1])
     }
+    function rps(s, a) { return req[s, a] / (us[s, a] / 1e6) }
     END {
-        print "| scenario | project req/s ÷ floor req/s | project p50 ÷ floor p50 | project p99 ÷ floor p99 |"
-        print "|---|---:|---:|---:|"
-        n = split("get_user list list_deep", names, " ")
-        for (i = 1; i <= n; i++) {
+        print "| scenario | project req/s ÷ floor req/s | same, per round (min to max) | project p50 ÷ floor p50 | project p99 ÷ floor p99 |"
+        print "|---|---:|---:|---:|---:|"
+        m = split("get_user list list_deep", names, " ")
+        for (i = 1; i <= m; i++) {
             s = names[i]
-            if (seen[s, "app"] && seen[s, "floor"] && rps[s, "floor"] > 0 && p50[s, "floor"] > 0 && p99[s, "floor"] > 0)
-                printf "| %s | %.2f | %.2f | %.2f |\n", s, rps[s, "app"] / rps[s, "floor"], p50[s, "app"] / p50[s, "floor"], p99[s, "app"] / p99[s, "floor"]
+            if (n[s, "app"] && n[s, "floor"] && us[s, "floor"] > 0 && p50[s, "floor"] > 0 && p99[s, "floor"] > 0) {
+                lo = ""; hi = ""
+                for (r = 1; r <= rounds[s]; r++) {
+                    if (!((s, "app", r) in round_rps) || !((s, "floor", r) in round_rps) || round_rps[s, "floor", r] <= 0) continue
+                    x = round_rps[s, "app", r] / round_rps[s, "floor", r]
+                    if (lo == "" || x < lo) lo = x; if (hi == "" || x > hi) hi = x
+                }
+                printf "| %s | %.2f | %.2f to %.2f | %.2f | %.2f |\n", s, rps(s, "app") / rps(s, "floor"), lo, hi,
+                    (p50[s, "app"] / n[s, "app"]) / (p50[s, "floor"] / n[s, "floor"]),
+                    (p99[s, "app"] / n[s, "app"]) / (p99[s, "floor"] / n[s, "floor"])
+            }
         }
         print ""
         print "| app | list_deep req/s ÷ list req/s | list_deep p50 ÷ list p50 |"
@@ -286,8 +323,9 @@ ratios="$(awk '
         split("app floor", apps, " ")
         for (i = 1; i <= 2; i++) {
             a = apps[i]
-            if (seen["list", a] && seen["list_deep", a] && rps["list", a] > 0 && p50["list", a] > 0)
-                printf "| %s | %.2f | %.2f |\n", (a == "app" ? "project" : "floor"), rps["list_deep", a] / rps["list", a], p50["list_deep", a] / p50["list", a]
+            if (n["list", a] && n["list_deep", a] && us["list", a] > 0 && p50["list", a] > 0)
+                printf "| %s | %.2f | %.2f |\n", (a == "app" ? "project" : "floor"), rps("list_deep", a) / rps("list", a),
+                    (p50["list_deep", a] / n["list_deep", a]) / (p50["list", a] / n["list", a])
         }
     }' "$results")"
 
@@ -307,11 +345,14 @@ Written by \`make bench\` (bench/run.sh). Re-run to replace.
 - load average (1/5/15 min) before the scenarios: $load_start; after: $load_end
 - $("$spin_bin" --version), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2), $("$psql_bin" -X -tA "$db_url" -c 'SHOW server_version')
   (scripts/pg.sh: fsync off, loopback), same machine as the load generator
-- wrk: $threads threads, $connections connections, $duration per scenario after a $warmup warm-up
+- wrk: $threads threads, $connections connections, $duration per run after a $warmup warm-up;
+  get_user, list and list_deep: $rounds rounds each for the project and the floor, taking turns
+  to go first
 - data: $count users loaded $load_method; list_deep is \`?limit=20&after=$deep_after\`
 - project and floor answer GET user and both lists with the same bodies and headers: $same_contract
 
-req/s over the whole run; p50/p99 are wrk's latency percentiles; non-2xx counts answers with
+req/s over all of a scenario's rounds; p50/p99 are wrk's latency percentiles, averaged over the
+rounds; non-2xx counts answers with
 status 400 or above (wrk's count; no scenario expects a redirect); socket errors are connect,
 read, write and timeout errors. The floor (bench/floor) is the thinnest component serving the
 same GET user and list contract; it has no /health, POST or PATCH.

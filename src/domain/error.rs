@@ -76,7 +76,9 @@ pub(crate) fn decode_str<T>(
 /// Counts `chars` of `s`, stopping as soon as the count exceeds `max` (so huge inputs are not
 /// walked to the end). Returns `true` when `s` has more than `max` characters.
 pub(crate) fn longer_than(s: &str, max: usize) -> bool {
-    s.chars().nth(max).is_some()
+    // A char is at least one byte: no more bytes than `max` means no more chars (the usual
+    // case, on every value read back from the database, without walking the string).
+    s.len() > max && s.chars().nth(max).is_some()
 }
 
 #[cfg(test)]

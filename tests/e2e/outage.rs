@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::checks::Checks;
-use crate::concurrency;
 use crate::client::{Request, Response};
+use crate::concurrency;
 use crate::expect;
 use crate::harness::{DB_TIMEOUT_MS, Postgres, Spin};
 use crate::users;
