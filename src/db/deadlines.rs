@@ -100,12 +100,14 @@ impl Deadlines {
     }
 
     /// How many deadlines are registered and not yet dropped (fired ones included).
-    pub fn pending(&self) -> usize {
+    #[cfg(test)]
+    fn pending(&self) -> usize {
         self.state.borrow().pending.len()
     }
 
     /// Whether a watcher is running.
-    pub fn is_watched(&self) -> bool {
+    #[cfg(test)]
+    fn is_watched(&self) -> bool {
         self.state.borrow().watching
     }
 
@@ -121,7 +123,7 @@ impl Deadlines {
     }
 
     /// Fires every deadline at or before `now` and wakes the calls waiting on them.
-    pub fn fire_expired(&self, now: Instant) {
+    fn fire_expired(&self, now: Instant) {
         let wakers: Vec<Waker> = {
             let mut state = self.state.borrow_mut();
             state
