@@ -18,7 +18,7 @@ use crate::client::Request;
 use crate::expect;
 use crate::feed_server::{CHANNEL, FeedServer};
 use crate::harness::{Postgres, Spin, SpinOptions};
-use crate::sources::{get, id, register, subscribe, walk};
+use crate::sources::{get, id, newest_first, register, subscribe, walk};
 
 /// `spin up` with both components fetching from `feeds` (loopback allowed by the URL check,
 /// the harness's runtime config blocking no network).
@@ -187,14 +187,7 @@ pub fn checks(spin: &Spin, pg: &Postgres, feeds: &FeedServer, checks: &mut Check
                 items_in_db_order(pg),
                 "the database's order, every item once"
             );
-            let keys: Vec<_> = items
-                .iter()
-                .map(|i| (expect::timestamp(&i["published_at"]), id(i)))
-                .collect();
-            assert!(
-                keys.windows(2).all(|w| w[0] > w[1]),
-                "newest first: {keys:?}"
-            );
+            newest_first(&items);
             for item in &items {
                 assert!(
                     item["source"]["subscription_id"].as_i64().is_some(),

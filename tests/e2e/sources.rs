@@ -132,6 +132,20 @@ pub fn id(body: &Value) -> i64 {
         .unwrap_or_else(|| panic!("no id: {body}"))
 }
 
+/// The feed's order key of each item, `(published_at, id)`, asserting that they strictly
+/// decrease: newest first, ties broken by id.
+pub fn newest_first(items: &[Value]) -> Vec<(chrono::DateTime<chrono::Utc>, i64)> {
+    let keys: Vec<_> = items
+        .iter()
+        .map(|i| (expect::timestamp(&i["published_at"]), id(i)))
+        .collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {keys:?}"
+    );
+    keys
+}
+
 /// Every item of a paged list, following `next_cursor` as `before`.
 pub fn walk(spin: &Spin, token: &str, first: &str) -> Vec<Value> {
     let mut items = Vec::new();
@@ -348,14 +362,7 @@ pub fn checks(spin: &Spin, pg: &Postgres, server: &FeedServer, checks: &mut Chec
             expect::status(&r, 200);
             let items = walk(spin, &ada, "/api/v1/me/feed?limit=4");
             assert_eq!(items.len(), 15, "3 active sources x 5 items: {items:?}");
-            let keys: Vec<(chrono::DateTime<chrono::Utc>, i64)> = items
-                .iter()
-                .map(|i| (expect::timestamp(&i["published_at"]), id(i)))
-                .collect();
-            assert!(
-                keys.windows(2).all(|w| w[0] > w[1]),
-                "newest first: {keys:?}"
-            );
+            let keys = newest_first(&items);
             let mut unique: Vec<i64> = keys.iter().map(|k| k.1).collect();
             unique.sort_unstable();
             unique.dedup();
