@@ -18,6 +18,9 @@ pub async fn served(
     request: Request,
     handler: impl AsyncFnOnce(Request, DateTime<Utc>) -> Response,
 ) -> Response {
+    // Counted in flight until the end: its line, and those of the instance's requests that
+    // end meanwhile, are written together when the last of them ends (`log::InFlight`).
+    let _in_flight = log::request_started();
     let started = Utc::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();

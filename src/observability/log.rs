@@ -3,10 +3,16 @@
 //! Each line is one event: `{"ts":"...","level":"info","event":"request_completed",...}`.
 //! Callers pass only what is safe to log: never a secret, a connection string, a request
 //! body or a field of a user (ids are fine).
+//!
+//! The `request_completed` lines of requests that end while others of the same instance are
+//! in flight are written together ([`super::batch`]); every other line at once.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::sync::{Mutex, Once, PoisonError};
+
+use super::batch::Batch;
 
 /// Severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,16 +63,67 @@ fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Writes one event to stderr.
+/// Writes one event to stderr, after any request lines waiting in the batch.
 pub fn emit(level: Level, event: &str, fields: Value) {
-    write_line(format_event(level, event, fields));
+    let mut line = format_event(level, event, fields);
+    line.push('\n');
+    let out = with_batch(|batch| batch.with_line(&line));
+    write_out(out);
 }
 
-/// One write per line: stderr is unbuffered, and under Spin each write is a host call
-/// (`eprintln!` writes the line and its newline separately).
-fn write_line(mut line: String) {
-    line.push('\n');
-    write_stderr(line.as_bytes());
+/// Requests in flight on this instance, and the `request_completed` lines waiting for one
+/// write ([`batch`](super::batch) gives the rule). One per instance: under Spin a component
+/// instance is one thread; natively the count spans the process's threads.
+static BATCH: Mutex<Batch> = Mutex::new(Batch::new());
+
+fn with_batch<R>(f: impl FnOnce(&mut Batch) -> R) -> R {
+    // A panic while the lock was held cannot leave the batch inconsistent (each change is
+    // one push or take), so a poisoned lock is used as it is.
+    let mut batch = BATCH.lock().unwrap_or_else(PoisonError::into_inner);
+    f(&mut batch)
+}
+
+fn write_out(out: Option<String>) {
+    if let Some(lines) = out {
+        write_stderr(lines.as_bytes());
+    }
+}
+
+/// A request in flight, from [`request_started`] until dropped: while any is, the
+/// `request_completed` lines of the requests that end wait, and the last one out writes
+/// them (also when it is dropped without finishing, e.g. a cancelled request).
+#[must_use = "the request counts as in flight until this is dropped"]
+pub struct InFlight(());
+
+/// Counts a request as in flight (see [`InFlight`]).
+pub fn request_started() -> InFlight {
+    with_batch(Batch::enter);
+    write_lines_on_panic();
+    InFlight(())
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let out = with_batch(Batch::leave);
+        write_out(out);
+    }
+}
+
+/// A panic (a bug; under Spin it ends the instance) first writes the lines still waiting,
+/// so the requests that did finish keep their lines. Installed once per process.
+fn write_lines_on_panic() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(mut batch) = BATCH.try_lock() {
+                let out = batch.take();
+                drop(batch);
+                write_out(out);
+            }
+            previous(info);
+        }));
+    });
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -135,7 +192,8 @@ pub fn format_request_completed(
 
 /// Logs `request_completed` (info) at `at` (the request's end, which the caller has just
 /// read): method, path (never the query string), status and duration in milliseconds,
-/// rounded to 0.01.
+/// rounded to 0.01. Called while the request is [`InFlight`], the line waits for the last
+/// request in flight to end (or for the batch to fill or age, see [`super::batch`]).
 pub fn request_completed(
     at: DateTime<Utc>,
     method: &str,
@@ -143,13 +201,10 @@ pub fn request_completed(
     status: u16,
     duration_ms: f64,
 ) {
-    write_line(format_request_completed(
-        at,
-        method,
-        path,
-        status,
-        duration_ms,
-    ));
+    let mut line = format_request_completed(at, method, path, status, duration_ms);
+    line.push('\n');
+    let out = with_batch(|batch| batch.request_line(&line, at));
+    write_out(out);
 }
 
 /// An `info` event.

@@ -1,2 +1,3 @@
 //! Structured logs: one JSON object per line on stderr.
+pub mod batch;
 pub mod log;

@@ -99,6 +99,33 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
     });
 
     checks.run(
+        "logs: 50 concurrent requests, each one request_completed line, whole and in the log once they are answered",
+        || {
+            // Lines of requests that end while others run wait in the instance's batch; the
+            // last request in flight writes them before it answers.
+            let path = |n: usize| format!("/api/v1/users/{}", 9_000_000_000_i64 + n as i64);
+            let requests = (0..CLIENTS).map(|n| Request::get(&path(n))).collect();
+            for response in all_at_once(spin.port, requests) {
+                expect::problem(&response, 404);
+            }
+            let logs = spin.all_component_logs();
+            for n in 0..CLIENTS {
+                let lines: Vec<serde_json::Value> = logs
+                    .lines()
+                    .filter(|line| line.contains(&format!("\"{}\"", path(n))))
+                    .map(|line| {
+                        serde_json::from_str(line)
+                            .unwrap_or_else(|e| panic!("not one JSON line ({e}): {line:?}"))
+                    })
+                    .collect();
+                assert_eq!(lines.len(), 1, "request {n}: {lines:?}");
+                assert_eq!(lines[0]["event"], "request_completed");
+                assert_eq!(lines[0]["status"], 404);
+            }
+        },
+    );
+
+    checks.run(
         "api: 20 concurrent PATCHes with one If-Match: one 200, 19 412",
         || {
             let (id, _, etag) = users::create(
