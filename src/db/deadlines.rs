@@ -1,22 +1,28 @@
-//! Deadlines for database calls that share one watcher per component instance.
+//! Deadlines for database calls, watched by one watcher per [`Deadlines`] (under Spin: per
+//! request) instead of a host timer raced against each call.
 //!
 //! Every database call is raced against `db_timeout_ms`. Under Spin 4.0.2 a host timer per
 //! call (`spin_sdk::time::sleep` raced with `select`) cost about 0.12 of the whole CPU per
 //! request of a one-statement GET (README "Performance"): the statement nearly always wins,
 //! and cancelling a pending host call blocks the guest until the host has dropped it.
 //!
-//! Here a call registers its deadline in the instance's [`Deadlines`] instead. One watcher
+//! Here a call registers its deadline in a [`Deadlines`] instead. One watcher
 //! ([`Deadlines::watch`], started by the first deadline that finds none running, with the
 //! `start` function given to [`Deadlines::new`]) sleeps until the earliest pending
-//! deadline, fires every deadline that has passed (waking the call that waits on it, in
-//! whichever request it runs), and stops when none is left. Under steady load that is one
-//! host timer per `db_timeout_ms` for the whole instance instead of one per statement.
+//! deadline, fires every deadline that has passed (waking the call that waits on it), and
+//! stops when none is left. Its sleep is never cut short by a call that finishes: when the
+//! calls are done first, the watcher's host timer runs out and the watcher finds nothing
+//! to fire. Only a deadline earlier than the one it sleeps for wakes it early (it then
+//! sleeps again, shorter); the calls of one request register later deadlines one after the
+//! other, so that does not happen there.
 //!
 //! A fired [`Deadline`] completes; dropping one (the call finished first) only removes it
-//! from the list. The watcher must be run where its sleep can wake it: under Spin, a task
-//! spawned with `spin_sdk::wasip3::spawn` in the request that started it (a request's host
-//! calls are polled by that request's task), and waking a call of another request needs
-//! `wit-bindgen`'s `inter-task-wakeup` feature (see components/spin-glue/Cargo.toml).
+//! from the list. The watcher must run where its sleep can wake it and where it can wake
+//! the calls: the Spin components keep one [`Deadlines`] per request and run its watcher in
+//! that request's task (`spin_sdk::wasip3::spawn`), so every wakeup stays inside one
+//! component-model task. (One watcher shared by an instance's concurrent requests, tried
+//! before, needs `wit-bindgen`'s inter-task wakeups, which add stream operations to every
+//! wait of every task: README "Performance".)
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

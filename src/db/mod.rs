@@ -5,7 +5,7 @@
 //! - [`database`]: [`Database`], the policy on top: one connection per component instance
 //!   shared by autocommit statements, a dedicated connection per transaction, every call
 //!   bounded by a timeout.
-//! - [`deadlines`]: one watcher per component instance for the timeouts of its calls.
+//! - [`deadlines`]: one watcher (under Spin, per request) for the timeouts of its calls.
 //! - [`error`]: typed database errors ([`DbError`]).
 //! - [`row`]: rows decoded by column name.
 //! - [`record`]: the common columns every table has (`id`, `created_at`, `updated_at`).

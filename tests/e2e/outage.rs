@@ -75,9 +75,9 @@ fn all_unavailable(spin: &Spin, id: i64, how: &str) {
     );
 }
 
-/// Requests waiting together on a frozen database all end within the bound: an instance
-/// has one deadline watcher, running in one request's task, and it must wake the others
-/// (keemu::db::deadlines; wit-bindgen's inter-task wakeups).
+/// Requests waiting together on a frozen database all end within the bound: they land on
+/// one instance, and each request's deadline watcher must wake its own calls, in its own
+/// task (keemu::db::deadlines; a wakeup across tasks would panic: 500).
 fn concurrent_unavailable(spin: &Spin, id: i64) {
     const CLIENTS: usize = 8;
     let started = Instant::now();

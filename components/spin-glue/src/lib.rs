@@ -27,14 +27,19 @@ pub use outbound::{HttpGot, OutboundError, SpinOutbound, http_get};
 /// The database timeout when `db_timeout_ms` is unset or invalid.
 pub const DEFAULT_DB_TIMEOUT_MS: u64 = 2000;
 
-/// Opens connections through Spin's outbound PostgreSQL interface.
+/// Opens connections through Spin's outbound PostgreSQL interface. One per request: it holds
+/// the deadlines of that request's database calls.
 pub struct SpinConnector {
     address: Rc<str>,
+    deadlines: Rc<Deadlines>,
 }
 
 impl SpinConnector {
     pub fn new(address: Rc<str>) -> SpinConnector {
-        SpinConnector { address }
+        SpinConnector {
+            address,
+            deadlines: Deadlines::new(start_watcher),
+        }
     }
 }
 
@@ -48,10 +53,10 @@ impl Connector for SpinConnector {
             .map_err(host_error)
     }
 
-    /// Completes `duration` from now, seen by the instance's one deadline watcher
-    /// ([`keemu::db::deadlines`]) rather than a host timer per call.
+    /// Completes `duration` from now, seen by the request's deadline watcher
+    /// ([`keemu::db::deadlines`]) rather than by a host timer per call.
     async fn sleep(&self, duration: Duration) {
-        DEADLINES.with(Rc::clone).after(duration).await;
+        self.deadlines.after(duration).await;
     }
 }
 
@@ -100,16 +105,16 @@ fn host_error(error: pg::Error) -> PgError {
     }
 }
 
-/// Runs the instance's deadline watcher in the background, in the task of the request whose
-/// call started it: the watcher's host timer is polled by that task, and it wakes calls of
-/// other requests through `wit-bindgen`'s inter-task wakeups (Cargo.toml).
+/// Runs a request's deadline watcher in the background, in that request's task (the call
+/// that starts it is polled there), so it only ever wakes calls of its own task. It is never
+/// cancelled: when the request ends first, its host timer runs out in the background (or goes
+/// with the instance), because cancelling a pending host call makes the guest wait for the
+/// host (see [`keemu::db::deadlines`]).
 fn start_watcher(deadlines: Rc<Deadlines>) {
     spin_sdk::wasip3::spawn(deadlines.watch(spin_sdk::time::sleep));
 }
 
 thread_local! {
-    /// The deadlines of this component instance's database calls.
-    static DEADLINES: Rc<Deadlines> = Deadlines::new(start_watcher);
     /// The connection this component instance shares between its requests.
     static SHARED: Rc<SharedConnection<SpinConnection>> = SharedConnection::new();
     /// The database settings, read from Spin variables by the instance's first request.
