@@ -32,7 +32,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// The deadlines of one component instance's pending calls, and whether a watcher runs.
+/// The deadlines of a set of pending calls (under Spin: one request's), and whether a
+/// watcher runs.
 pub struct Deadlines {
     state: RefCell<State>,
     start: fn(Rc<Deadlines>),

@@ -108,10 +108,18 @@ mod tests {
         DateTime::UNIX_EPOCH + TimeDelta::milliseconds(ms)
     }
 
+    /// A batch with `requests` requests in flight.
+    fn in_flight(requests: usize) -> Batch {
+        let mut batch = Batch::new();
+        for _ in 0..requests {
+            batch.enter();
+        }
+        batch
+    }
+
     #[test]
     fn a_request_alone_writes_its_line_when_it_ends() {
-        let mut batch = Batch::new();
-        batch.enter();
+        let mut batch = in_flight(1);
         assert_eq!(batch.request_line("a\n", at(0)), None);
         assert_eq!(batch.leave().as_deref(), Some("a\n"));
         assert_eq!(batch.leave(), None, "nothing left, and no underflow");
@@ -119,10 +127,7 @@ mod tests {
 
     #[test]
     fn lines_of_concurrent_requests_wait_for_the_last_one_in_order() {
-        let mut batch = Batch::new();
-        batch.enter();
-        batch.enter();
-        batch.enter();
+        let mut batch = in_flight(3);
         assert_eq!(batch.request_line("a\n", at(0)), None);
         assert_eq!(batch.leave(), None);
         assert_eq!(batch.request_line("b\n", at(5)), None);
@@ -140,9 +145,7 @@ mod tests {
 
     #[test]
     fn other_lines_go_at_once_after_the_waiting_ones() {
-        let mut batch = Batch::new();
-        batch.enter();
-        batch.enter();
+        let mut batch = in_flight(2);
         assert_eq!(batch.request_line("a\n", at(0)), None);
         assert_eq!(batch.with_line("warn\n").as_deref(), Some("a\nwarn\n"));
         assert_eq!(batch.leave(), None);
@@ -151,9 +154,7 @@ mod tests {
 
     #[test]
     fn waiting_lines_never_pass_one_write() {
-        let mut batch = Batch::new();
-        batch.enter();
-        batch.enter();
+        let mut batch = in_flight(2);
         let line = format!("{}\n", "x".repeat(999));
         let mut written = Vec::new();
         for n in 0..10 {
@@ -176,9 +177,7 @@ mod tests {
 
     #[test]
     fn a_line_of_one_whole_write_goes_out_on_its_own() {
-        let mut batch = Batch::new();
-        batch.enter();
-        batch.enter();
+        let mut batch = in_flight(2);
         let line = format!("{}\n", "x".repeat(MAX_BYTES - 1));
         assert_eq!(batch.request_line("a\n", at(0)), None);
         assert_eq!(batch.request_line(&line, at(1)).as_deref(), Some("a\n"));
@@ -191,9 +190,7 @@ mod tests {
 
     #[test]
     fn waiting_lines_go_out_when_the_oldest_is_a_second_older_than_the_newest() {
-        let mut batch = Batch::new();
-        batch.enter();
-        batch.enter();
+        let mut batch = in_flight(2);
         assert_eq!(batch.request_line("a\n", at(0)), None);
         assert_eq!(batch.request_line("b\n", at(999)), None);
         assert_eq!(
