@@ -48,6 +48,10 @@ struct State {
     /// The deadline the watcher sleeps for, and its waker while it sleeps.
     watching_until: Option<Instant>,
     watcher: Option<Waker>,
+    /// The clock reading of the latest [`Deadlines::after`]: a watcher's first sleep is
+    /// measured from it instead of reading the clock again (under Spin every reading is a
+    /// host call).
+    read_at: Option<Instant>,
 }
 
 /// The watcher role: given up when the watcher ends or is dropped.
@@ -97,6 +101,7 @@ impl Deadlines {
     /// A future that completes `after` from now (once the watcher sees that time pass).
     pub fn after(self: &Rc<Self>, after: Duration) -> Deadline {
         let now = Instant::now();
+        self.state.borrow_mut().read_at = Some(now);
         Deadline {
             deadlines: Rc::clone(self),
             at: now
@@ -154,6 +159,12 @@ impl Deadlines {
     /// wakes it to sleep again, shorter. It holds the watcher role from the moment it is
     /// created: finished, or dropped even before it ran, it gives the role up, so the next
     /// deadline starts a new watcher.
+    ///
+    /// It reads the clock only when it must: its first sleep is measured from the latest
+    /// [`Deadlines::after`]'s reading (the watcher is started by that deadline's
+    /// registration and first polled right after it, in the same task, so it sleeps longer
+    /// only by the moments in between), and after a sleep with nothing left pending (the
+    /// calls finished first) it stops without a reading.
     pub fn watch<S, F>(self: Rc<Self>, sleep: S) -> impl Future<Output = ()>
     where
         S: Fn(Duration) -> F,
@@ -162,16 +173,23 @@ impl Deadlines {
         let role = Role(self);
         async move {
             let deadlines = &role.0;
+            let mut read_at = deadlines.state.borrow_mut().read_at.take();
             while let Some(next) = deadlines.next() {
-                let now = Instant::now();
+                let now = read_at.take().unwrap_or_else(Instant::now);
                 if next > now {
                     deadlines.state.borrow_mut().watching_until = Some(next);
                     let slept = std::pin::pin!(sleep(next - now));
                     let earlier = Earlier(deadlines);
                     futures_util::future::select(slept, earlier).await;
-                    let mut state = deadlines.state.borrow_mut();
-                    state.watching_until = None;
-                    state.watcher = None;
+                    let left = {
+                        let mut state = deadlines.state.borrow_mut();
+                        state.watching_until = None;
+                        state.watcher = None;
+                        deadlines_left(&state)
+                    };
+                    if !left {
+                        break;
+                    }
                 }
                 deadlines.fire_expired(Instant::now());
             }
@@ -212,6 +230,11 @@ impl Deadlines {
         }
         (id, start)
     }
+}
+
+/// Whether a deadline that has not fired is pending.
+fn deadlines_left(state: &State) -> bool {
+    state.pending.values().any(|entry| !entry.fired)
 }
 
 /// One call's deadline: completes when the watcher finds it passed. Registered on its
@@ -395,6 +418,51 @@ mod tests {
             2,
             "a new watcher for the next deadline"
         );
+    }
+
+    #[test]
+    fn the_first_sleep_is_measured_from_the_deadlines_own_clock_reading() {
+        // Under Spin every clock reading is a host call: the watcher's first sleep reuses
+        // the reading `after` took, so it sleeps exactly the call's duration.
+        let deadlines = Deadlines::new(|_| {});
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut call = deadlines.after(Duration::from_millis(1500));
+        assert_eq!(poll(&mut call, &waker), Poll::Pending);
+        std::thread::sleep(Duration::from_millis(5));
+        let slept = Rc::new(RefCell::new(Vec::new()));
+        let record = Rc::clone(&slept);
+        let watcher = Rc::clone(&deadlines).watch(move |d: Duration| {
+            record.borrow_mut().push(d);
+            std::future::pending::<()>()
+        });
+        let mut watcher = std::pin::pin!(watcher);
+        assert!(
+            watcher
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        assert_eq!(*slept.borrow(), [Duration::from_millis(1500)]);
+        drop(call);
+    }
+
+    #[test]
+    fn a_watcher_whose_calls_finished_stops_when_its_sleep_ends() {
+        let deadlines = Deadlines::new(spawn_watcher);
+        run_local(async {
+            let deadline = deadlines.after(Duration::from_millis(30));
+            let call = tokio::task::yield_now();
+            match futures_util::future::select(std::pin::pin!(call), std::pin::pin!(deadline))
+                .await
+            {
+                futures_util::future::Either::Left(_) => {}
+                futures_util::future::Either::Right(_) => panic!("fired early"),
+            }
+            assert!(deadlines.is_watched(), "asleep until the deadline");
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            assert!(!deadlines.is_watched(), "it woke, found nothing, and stopped");
+            assert_eq!(deadlines.pending(), 0);
+        });
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Rows decoded by column name, with errors that say which column and what went wrong.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use spin_sdk::pg::{DbValue, Decode};
@@ -11,12 +12,19 @@ use super::error::DbError;
 pub struct Row {
     columns: Rc<[String]>,
     values: Vec<DbValue>,
+    /// Where the next lookup starts: just after the column found last. Models read their
+    /// columns in the statement's order, so a lookup usually matches at its first try.
+    next: Cell<usize>,
 }
 
 impl Row {
     /// Builds a row; `values` is in the order of `columns`.
     pub fn new(columns: Rc<[String]>, values: Vec<DbValue>) -> Row {
-        Row { columns, values }
+        Row {
+            columns,
+            values,
+            next: Cell::new(0),
+        }
     }
 
     /// The column names.
@@ -36,12 +44,20 @@ impl Row {
     }
 
     fn prefixed_value(&self, prefix: &str, name: &str) -> Result<&DbValue, DbError> {
-        self.columns
+        let named = |c: &String| {
+            c.len() == prefix.len() + name.len() && c.starts_with(prefix) && c.ends_with(name)
+        };
+        let start = self.next.get().min(self.columns.len());
+        let (before, after) = self.columns.split_at(start);
+        after
             .iter()
-            .position(|c| {
-                c.len() == prefix.len() + name.len() && c.starts_with(prefix) && c.ends_with(name)
+            .position(named)
+            .map(|i| start + i)
+            .or_else(|| before.iter().position(named))
+            .and_then(|i| {
+                self.next.set(i + 1);
+                self.values.get(i)
             })
-            .and_then(|i| self.values.get(i))
             .ok_or_else(|| DbError::Decode {
                 column: format!("{prefix}{name}"),
                 problem: "no such column in the result".to_owned(),
@@ -172,6 +188,35 @@ mod tests {
         assert_eq!(row.get::<i64>("id").ok(), Some(7));
         assert_eq!(row.get::<String>("name").ok().as_deref(), Some("Ada"));
         assert_eq!(row.get_opt::<String>("note").ok(), Some(None));
+    }
+
+    #[test]
+    fn finds_columns_in_any_order_and_by_prefix() {
+        let row = Row::new(
+            Rc::from(vec![
+                "id".to_owned(),
+                "name".to_owned(),
+                "p_id".to_owned(),
+                "p_name".to_owned(),
+            ]),
+            vec![
+                DbValue::Int64(1),
+                DbValue::Str("user".into()),
+                DbValue::Int64(2),
+                DbValue::Str("prefs".into()),
+            ],
+        );
+        let p = row.prefixed("p_");
+        // Backwards, repeated, and across the prefix, the lookup that starts after the
+        // last match wraps around.
+        assert_eq!(p.get::<String>("name").ok().as_deref(), Some("prefs"));
+        assert_eq!(row.get::<String>("name").ok().as_deref(), Some("user"));
+        assert_eq!(row.get::<String>("name").ok().as_deref(), Some("user"));
+        assert_eq!(p.get::<i64>("id").ok(), Some(2));
+        assert_eq!(row.get::<i64>("id").ok(), Some(1));
+        assert_eq!(p.get::<String>("name").ok().as_deref(), Some("prefs"));
+        assert!(p.get::<i64>("nope").is_err());
+        assert_eq!(row.get::<i64>("id").ok(), Some(1));
     }
 
     #[test]
