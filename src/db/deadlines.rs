@@ -452,15 +452,17 @@ mod tests {
         run_local(async {
             let deadline = deadlines.after(Duration::from_millis(30));
             let call = tokio::task::yield_now();
-            match futures_util::future::select(std::pin::pin!(call), std::pin::pin!(deadline))
-                .await
+            match futures_util::future::select(std::pin::pin!(call), std::pin::pin!(deadline)).await
             {
                 futures_util::future::Either::Left(_) => {}
                 futures_util::future::Either::Right(_) => panic!("fired early"),
             }
             assert!(deadlines.is_watched(), "asleep until the deadline");
             tokio::time::sleep(Duration::from_millis(60)).await;
-            assert!(!deadlines.is_watched(), "it woke, found nothing, and stopped");
+            assert!(
+                !deadlines.is_watched(),
+                "it woke, found nothing, and stopped"
+            );
             assert_eq!(deadlines.pending(), 0);
         });
     }
