@@ -181,13 +181,12 @@ impl Deadlines {
                     let slept = std::pin::pin!(sleep(next - now));
                     let earlier = Earlier(deadlines);
                     futures_util::future::select(slept, earlier).await;
-                    let left = {
+                    {
                         let mut state = deadlines.state.borrow_mut();
                         state.watching_until = None;
                         state.watcher = None;
-                        deadlines_left(&state)
-                    };
-                    if !left {
+                    }
+                    if deadlines.next().is_none() {
                         break;
                     }
                 }
@@ -230,11 +229,6 @@ impl Deadlines {
         }
         (id, start)
     }
-}
-
-/// Whether a deadline that has not fired is pending.
-fn deadlines_left(state: &State) -> bool {
-    state.pending.values().any(|entry| !entry.fired)
 }
 
 /// One call's deadline: completes when the watcher finds it passed. Registered on its

@@ -14,6 +14,8 @@ pub struct Row {
     values: Vec<DbValue>,
     /// Where the next lookup starts: just after the column found last. Models read their
     /// columns in the statement's order, so a lookup usually matches at its first try.
+    /// (The statements name every result column once: with two columns of one name, which
+    /// one a lookup finds would depend on the lookups before it.)
     next: Cell<usize>,
 }
 
