@@ -3,7 +3,8 @@
 #
 #   bench/profile/paired.sh URL_A URL_B TOKEN [ROUNDS] [SECONDS]
 #
-# Each round runs one wrk (1 thread, 16 connections) against each URL at once for SECONDS
+# After a 2 s warm-up of both (not counted: instances and connections are made then), each
+# round runs one wrk (1 thread, 16 connections) against each URL at once for SECONDS
 # (default 8) and prints both req/s and B ÷ A; ROUNDS (default 6) rounds, then the median
 # ratio. On a saturated machine the two servers share the same CPUs through the same
 # moments, so the ratio is the ratio of their costs per request, without the drift between
@@ -15,6 +16,10 @@ set -euo pipefail
 a=$1 b=$2 token=$3 rounds=${4:-6} secs=${5:-8}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+for url in "$a" "$b"; do
+    wrk -t1 -c16 -d2s -H "Authorization: Bearer $token" "$url" >/dev/null 2>&1 &
+done
+wait
 ratios=()
 for r in $(seq 1 "$rounds"); do
     wrk -t1 -c16 -d"${secs}s" -H "Authorization: Bearer $token" "$a" >"$tmp/a" 2>&1 &
