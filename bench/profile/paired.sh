@@ -16,15 +16,16 @@ set -euo pipefail
 a=$1 b=$2 token=$3 rounds=${4:-6} secs=${5:-8}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for url in "$a" "$b"; do
-    wrk -t1 -c16 -d2s -H "Authorization: Bearer $token" "$url" >/dev/null 2>&1 &
-done
-wait
+# Loads both URLs at once for $1 seconds; wrk's reports go to $tmp/a and $tmp/b.
+load_both() {
+    wrk -t1 -c16 -d"${1}s" -H "Authorization: Bearer $token" "$a" >"$tmp/a" 2>&1 &
+    wrk -t1 -c16 -d"${1}s" -H "Authorization: Bearer $token" "$b" >"$tmp/b" 2>&1 &
+    wait
+}
+load_both 2
 ratios=()
 for r in $(seq 1 "$rounds"); do
-    wrk -t1 -c16 -d"${secs}s" -H "Authorization: Bearer $token" "$a" >"$tmp/a" 2>&1 &
-    wrk -t1 -c16 -d"${secs}s" -H "Authorization: Bearer $token" "$b" >"$tmp/b" 2>&1 &
-    wait
+    load_both "$secs"
     ra=$(awk '/Requests\/sec/{print $2}' "$tmp/a")
     rb=$(awk '/Requests\/sec/{print $2}' "$tmp/b")
     ratio=$(echo "scale=3; $rb / $ra" | bc)
