@@ -15,6 +15,11 @@
 # DATA_DIR may be any path, with spaces or longer than a socket path may be (107 bytes).
 # pg_ctl -w waits on postmaster.pid, not on a connection, so it needs no socket either.
 # (`-o` is read by a shell in pg_ctl, hence the quoted '' for the empty list.)
+#
+# Durability is off (fsync, full-page writes, synchronous commit): data the server loses in a
+# crash is test or development data. The write-ahead log is kept to about 128 MB rather than
+# 1 GB: each test database is a `CREATE DATABASE` that logs its whole template, and a
+# `make test` creates hundreds of them on a machine whose disk may be nearly full.
 set -euo pipefail
 
 find_bindir() {
@@ -66,7 +71,7 @@ start)
           || { cat "$data/initdb.log" >&2; exit 1; }
     fi
     as_pg "$bindir/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c max_connections=300 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c max_connections=300 -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_wal_size=128MB -c min_wal_size=32MB" \
         start >/dev/null \
       || { tail -n 30 "$data/server.log" >&2; exit 1; }
     echo "pg.sh: PostgreSQL running on 127.0.0.1:$port (data in $data)"
