@@ -69,9 +69,7 @@ impl TestDatabase {
 
     async fn create_from(migrated: bool) -> TestDatabase {
         let server = server_address();
-        let admin = migrate::connect(&with_dbname(&server, "postgres"))
-            .await
-            .expect("connect to the test server");
+        let admin = connect_admin().await.expect("connect to the test server");
         let name = format!(
             "keemu_test_{}_{}_{}",
             std::process::id(),
@@ -108,12 +106,25 @@ impl TestDatabase {
     }
 }
 
+/// A client of the test server's maintenance database (`postgres`), where test databases
+/// are created and dropped.
+pub async fn connect_admin() -> Result<Client, tokio_postgres::Error> {
+    migrate::connect(&with_dbname(&server_address(), "postgres")).await
+}
+
+/// Whether the server has a database of this name.
+pub async fn database_exists(admin: &Client, name: &str) -> Result<bool, tokio_postgres::Error> {
+    let found = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Drops the database when the test ends (passed or panicked): about 8 MB each, and a
 /// `make test` creates some four hundred. Its connections are ended with it (`FORCE`); a
 /// failure only leaves the database behind for the throwaway server to take with it.
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let admin = with_dbname(&server_address(), "postgres");
         let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
         let dropped = std::thread::spawn(move || {
@@ -122,8 +133,8 @@ impl Drop for TestDatabase {
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async {
-                let client = migrate::connect(&admin).await.map_err(|e| e.to_string())?;
-                client.batch_execute(&drop).await.map_err(|e| e.to_string())
+                let admin = connect_admin().await.map_err(|e| e.to_string())?;
+                admin.batch_execute(&drop).await.map_err(|e| e.to_string())
             })
         })
         .join();
@@ -146,11 +157,9 @@ async fn ensure_template(admin: &Client, server: &str) -> String {
         .execute("SELECT pg_advisory_lock(7304)", &[])
         .await
         .expect("lock");
-    let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+    let exists = database_exists(admin, &template)
         .await
-        .expect("look up template")
-        .is_some();
+        .expect("look up template");
     if !exists {
         let building = format!("{template}_building");
         admin

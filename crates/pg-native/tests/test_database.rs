@@ -1,8 +1,7 @@
 //! `TestDatabase`, each native test's own database: dropped when the test ends, so a
 //! `make test` does not leave hundreds of databases on the throwaway server's disk.
 
-use keemu_pg_native::migrate;
-use keemu_pg_native::testing::{TestDatabase, server_address, with_dbname};
+use keemu_pg_native::testing::{TestDatabase, connect_admin, database_exists};
 
 #[tokio::test]
 async fn a_test_database_is_dropped_with_it_even_while_a_session_is_open() {
@@ -16,14 +15,10 @@ async fn a_test_database_is_dropped_with_it_even_while_a_session_is_open() {
 
     drop(db);
 
-    let admin = migrate::connect(&with_dbname(&server_address(), "postgres"))
+    let admin = connect_admin().await.expect("connect to the test server");
+    let left = database_exists(&admin, &name)
         .await
-        .expect("connect to the test server");
-    let left = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .await
-        .expect("look the database up")
-        .is_some();
+        .expect("look the database up");
     assert!(!left, "database {name} is still on the server");
     assert!(
         session.batch_execute("SELECT 1").await.is_err(),
