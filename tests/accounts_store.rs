@@ -10,7 +10,10 @@ use common::{Instance, TestDatabase};
 use keemu::db::{Database, DbError, Timestamp};
 use keemu::domain::{Email, Timezone, UserId, UserName};
 use keemu::models::account::store;
-use keemu::models::account::{GoogleOutcome, PasswordHash, Rotation, ThrottlePolicy, TokenHash};
+use keemu::models::account::{
+    ClientKey, GoogleOutcome, HashBudget, PasswordHash, Refusal, Rotation, ThrottlePolicy,
+    TokenHash, Verifier,
+};
 use keemu::models::user::NewUser;
 use keemu_pg_native::NativeConnector;
 
@@ -72,24 +75,67 @@ fn in_days(days: i64) -> Timestamp {
     Timestamp::new(Utc::now() + chrono::Duration::days(days))
 }
 
+/// A refresh token hash no other registration of the test uses.
+fn fresh_token() -> TokenHash {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(200);
+    token(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+async fn register(
+    db: &Database<NativeConnector>,
+    user: &NewUser,
+) -> Result<keemu::models::user::UserWithPreferences, DbError> {
+    store::register(db, user, &hash(), &fresh_token(), in_days(30))
+        .await
+        .map(|(user, _)| user)
+}
+
 async fn registered(env: &Env, address: &str) -> UserId {
-    let db = env.req();
-    let user = store::register(&db, &new_user(address), &hash())
+    let user = register(&env.req(), &new_user(address))
         .await
         .expect("register");
     user.user.id
 }
 
+fn client(addr: &str) -> ClientKey {
+    ClientKey::from_socket_addr(Some(addr))
+}
+
+/// Reserves a verification of `address` for client 192.0.2.1 with the default policy and a
+/// budget that never refuses.
+async fn reserve(env: &Env, address: &str) -> keemu::models::account::Verification {
+    let who = email(address);
+    store::reserve_verification(
+        &env.req(),
+        Verifier::Email(&who),
+        &client("192.0.2.1:1"),
+        ThrottlePolicy::DEFAULT,
+        HashBudget {
+            per_client: 1_000_000,
+            global: 1_000_000,
+        },
+    )
+    .await
+    .expect("reserve")
+}
+
 #[tokio::test]
-async fn register_writes_user_preferences_and_hash_in_one_statement() {
+async fn register_writes_user_preferences_hash_and_session_in_one_statement() {
     let env = Env::new().await;
     let db = env.req();
-    let user = store::register(&db, &new_user("ada@example.com"), &hash())
-        .await
-        .expect("register");
+    let (user, session) = store::register(
+        &db,
+        &new_user("ada@example.com"),
+        &hash(),
+        &token(7),
+        in_days(30),
+    )
+    .await
+    .expect("register");
     assert_eq!(db.statements_sent(), 1);
     assert_eq!(user.user.email.as_str(), "ada@example.com");
     assert_eq!(user.preferences.user_id, user.user.id);
+    assert_eq!(session.user_id, user.user.id);
     let id = user.user.id.get();
     assert_eq!(
         env.scalar_i64(&format!(
@@ -105,6 +151,15 @@ async fn register_writes_user_preferences_and_hash_in_one_statement() {
         .await,
         1
     );
+    assert_eq!(
+        env.scalar_i64(&format!(
+            "SELECT count(*) FROM sessions s JOIN session_families f ON f.id = s.family_id
+             WHERE f.user_id = {id} AND s.token_hash = '{}'",
+            token(7).as_str()
+        ))
+        .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -115,7 +170,7 @@ async fn register_refuses_the_same_email_in_any_case() {
     let db = env.req();
     let mut upper = new_user("ada@example.com");
     upper.email = email("ADA@Example.COM");
-    let err = store::register(&db, &upper, &hash()).await.unwrap_err();
+    let err = register(&db, &upper).await.unwrap_err();
     assert_eq!(
         err,
         DbError::UniqueViolation {
@@ -124,7 +179,7 @@ async fn register_refuses_the_same_email_in_any_case() {
     );
     env.exec("INSERT INTO users (email, name) VALUES ('Bob@Example.com', 'Bob')")
         .await;
-    let err = store::register(&env.req(), &new_user("bob@example.com"), &hash())
+    let err = register(&env.req(), &new_user("bob@example.com"))
         .await
         .unwrap_err();
     assert!(
@@ -156,64 +211,74 @@ async fn the_database_refuses_a_hash_that_is_not_argon2id() {
 }
 
 #[tokio::test]
-async fn login_check_finds_the_candidate_in_any_case_in_one_statement() {
+async fn a_reservation_finds_the_candidate_in_any_case_in_one_statement() {
     let env = Env::new().await;
     let id = registered(&env, "ada@example.com").await;
     let db = env.req();
-    let check = store::login_check(&db, &email("ADA@example.com"), ThrottlePolicy::DEFAULT)
-        .await
-        .expect("check");
+    let who = email("ADA@example.com");
+    let reserved = store::reserve_verification(
+        &db,
+        Verifier::Email(&who),
+        &client("192.0.2.1:1"),
+        ThrottlePolicy::DEFAULT,
+        HashBudget::DEFAULT,
+    )
+    .await
+    .expect("reserve");
     assert_eq!(db.statements_sent(), 1);
-    let candidate = check.candidate.expect("candidate");
+    let candidate = reserved.candidate.expect("candidate");
     assert_eq!(candidate.user_id, id);
     assert_eq!(candidate.password_hash, Some(hash()));
     assert!(candidate.is_active);
-    assert_eq!(check.locked_for, None);
+    assert_eq!(reserved.refused, None);
 
-    let none = store::login_check(
+    // By the user's id (a signed-in user re-entering their password): the same row.
+    let by_id = store::reserve_verification(
         &env.req(),
-        &email("nobody@example.com"),
+        Verifier::User(id),
+        &client("192.0.2.1:1"),
         ThrottlePolicy::DEFAULT,
+        HashBudget::DEFAULT,
     )
     .await
-    .expect("check");
+    .expect("reserve");
+    assert_eq!(by_id.candidate.map(|c| c.user_id), Some(id));
+    assert_eq!(
+        env.scalar_i64(
+            "SELECT attempts::bigint FROM login_throttles WHERE email_key = 'ada@example.com'"
+        )
+        .await,
+        2,
+        "both count toward the email's throttle"
+    );
+
+    let none = reserve(&env, "nobody@example.com").await;
     assert_eq!(none.candidate, None);
-    assert_eq!(none.locked_for, None);
+    assert_eq!(none.refused, None);
 }
 
 #[tokio::test]
-async fn five_failures_lock_the_email_and_a_success_clears_it() {
+async fn five_attempts_are_reserved_then_the_email_is_locked_and_a_success_clears_it() {
     let env = Env::new().await;
     let id = registered(&env, "ada@example.com").await;
-    let policy = ThrottlePolicy::DEFAULT;
-    let ada = email("ada@example.com");
-    for n in 1..=4u32 {
-        let db = env.req();
-        let recorded = store::record_login_failure(&db, &ada, policy)
-            .await
-            .expect("failure");
-        assert_eq!(db.statements_sent(), 1);
-        assert_eq!(recorded.failures, n);
-        assert_eq!(recorded.locked_for, None, "not locked after {n}");
+    for n in 1..=5u32 {
+        let reserved = reserve(&env, "ada@example.com").await;
+        assert_eq!(reserved.refused, None, "attempt {n} is reserved");
     }
-    let fifth = store::record_login_failure(&env.req(), &ada, policy)
-        .await
-        .expect("failure");
-    assert_eq!(fifth.failures, 5);
-    let locked = fifth.locked_for.expect("locked after 5");
+    let sixth = reserve(&env, "ada@example.com").await;
+    let Some(Refusal::Locked(locked)) = sixth.refused else {
+        panic!("the sixth attempt is refused: {:?}", sixth.refused);
+    };
     assert!(locked > Duration::from_secs(14 * 60) && locked <= Duration::from_secs(15 * 60));
-
-    let check = store::login_check(&env.req(), &ada, policy)
-        .await
-        .expect("check");
-    assert!(check.locked_for.is_some(), "login_check sees the lock");
-    assert!(check.candidate.is_some());
+    assert_eq!(
+        env.scalar_i64("SELECT attempts::bigint FROM login_throttles")
+            .await,
+        5,
+        "a refused attempt is not counted"
+    );
 
     // Other emails are not affected.
-    let other = store::login_check(&env.req(), &email("bob@example.com"), policy)
-        .await
-        .expect("check");
-    assert_eq!(other.locked_for, None);
+    assert_eq!(reserve(&env, "bob@example.com").await.refused, None);
 
     let db = env.req();
     let last_login = store::record_login_success(&db, id).await.expect("success");
@@ -221,46 +286,120 @@ async fn five_failures_lock_the_email_and_a_success_clears_it() {
     let last_login = last_login.expect("last_login");
     assert!((Utc::now() - last_login.as_datetime()).num_seconds().abs() < 300);
     assert_eq!(
-        env.scalar_i64("SELECT count(*) FROM login_throttles").await,
+        env.scalar_i64("SELECT count(*) FROM login_throttles WHERE email_key = 'ada@example.com'")
+            .await,
         0
     );
-    let check = store::login_check(&env.req(), &ada, policy)
-        .await
-        .expect("check");
-    assert_eq!(check.locked_for, None, "success resets");
-    let again = store::record_login_failure(&env.req(), &ada, policy)
-        .await
-        .expect("failure");
-    assert_eq!(again.failures, 1);
+    assert_eq!(
+        reserve(&env, "ada@example.com").await.refused,
+        None,
+        "success resets"
+    );
 }
 
 #[tokio::test]
-async fn failures_of_an_unknown_email_lock_it_too_and_an_ended_window_starts_over() {
+async fn attempts_on_an_unknown_email_lock_it_too_and_an_ended_window_starts_over() {
     let env = Env::new().await;
-    let policy = ThrottlePolicy::DEFAULT;
-    let ghost = email("ghost@example.com");
     for _ in 0..5 {
-        store::record_login_failure(&env.req(), &ghost, policy)
-            .await
-            .expect("failure");
+        assert_eq!(reserve(&env, "ghost@example.com").await.refused, None);
     }
-    let check = store::login_check(&env.req(), &ghost, policy)
-        .await
-        .expect("check");
-    assert_eq!(check.candidate, None);
-    assert!(check.locked_for.is_some());
+    let locked = reserve(&env, "ghost@example.com").await;
+    assert_eq!(locked.candidate, None);
+    assert!(matches!(locked.refused, Some(Refusal::Locked(_))));
 
     env.exec("UPDATE login_throttles SET window_start = now() - interval '16 minutes'")
         .await;
-    let check = store::login_check(&env.req(), &ghost, policy)
-        .await
-        .expect("check");
-    assert_eq!(check.locked_for, None, "the window has ended");
-    let next = store::record_login_failure(&env.req(), &ghost, policy)
-        .await
-        .expect("failure");
-    assert_eq!(next.failures, 1, "a new window");
-    assert_eq!(next.locked_for, None);
+    assert_eq!(
+        reserve(&env, "ghost@example.com").await.refused,
+        None,
+        "the window has ended"
+    );
+    assert_eq!(
+        env.scalar_i64("SELECT attempts::bigint FROM login_throttles")
+            .await,
+        1,
+        "a new window"
+    );
+}
+
+/// Runs `check` until it ran within one second of the database's clock (the budgets'
+/// windows are whole seconds), at most five times.
+async fn within_one_second<F, Fut>(env: &Env, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let second = "SELECT extract(epoch FROM date_trunc('second', clock_timestamp()))::bigint";
+    for _ in 0..5 {
+        env.exec("DELETE FROM hash_budgets").await;
+        let before = env.scalar_i64(second).await;
+        let passed = check().await;
+        if env.scalar_i64(second).await == before {
+            assert!(passed, "the budget check failed within one second");
+            return;
+        }
+    }
+    panic!("never ran within one second");
+}
+
+#[tokio::test]
+async fn the_hash_budgets_refuse_beyond_their_counts_per_second() {
+    let env = Env::new().await;
+    let budget = HashBudget {
+        per_client: 2,
+        global: 3,
+    };
+    within_one_second(&env, || async {
+        let mut outcomes = Vec::new();
+        for addr in [
+            "192.0.2.1:1",
+            "192.0.2.1:2",
+            "192.0.2.1:3",
+            "192.0.2.2:1",
+            "192.0.2.3:1",
+        ] {
+            outcomes.push(
+                store::reserve_hash(&env.req(), &client(addr), budget)
+                    .await
+                    .expect("reserve"),
+            );
+        }
+        outcomes
+            == [
+                None,
+                None,
+                Some(Refusal::ClientBudget),
+                None,
+                Some(Refusal::GlobalBudget),
+            ]
+    })
+    .await;
+
+    // A verification over budget takes no attempt from the email's throttle.
+    within_one_second(&env, || async {
+        let who = email("ada@example.com");
+        let mut refused = Vec::new();
+        for _ in 0..3 {
+            let reserved = store::reserve_verification(
+                &env.req(),
+                Verifier::Email(&who),
+                &client("192.0.2.9:1"),
+                ThrottlePolicy::DEFAULT,
+                budget,
+            )
+            .await
+            .expect("reserve");
+            refused.push(reserved.refused);
+        }
+        refused == [None, None, Some(Refusal::ClientBudget)]
+    })
+    .await;
+    assert!(
+        env.scalar_i64("SELECT attempts::bigint FROM login_throttles")
+            .await
+            <= 2 * 5,
+        "only reserved verifications count"
+    );
 }
 
 #[tokio::test]
@@ -372,7 +511,8 @@ async fn an_expired_token_does_not_rotate() {
             family_id: session.family_id
         }
     );
-    assert_eq!(env.scalar_i64("SELECT count(*) FROM sessions").await, 1);
+    // The registration's session and the expired one: nothing minted.
+    assert_eq!(env.scalar_i64("SELECT count(*) FROM sessions").await, 2);
 }
 
 #[tokio::test]
@@ -419,9 +559,10 @@ async fn revoke_all_ends_every_session_of_the_user_only() {
         .await
         .expect("create");
     let db = env.req();
+    // The three above and the registration's.
     assert_eq!(
         store::revoke_all_sessions(&db, ada).await.expect("revoke"),
-        3
+        4
     );
     assert_eq!(db.statements_sent(), 1);
     for n in 1..=3 {
@@ -473,19 +614,16 @@ async fn google_sign_in_creates_then_finds_and_links_by_email() {
         .await
         .expect("link");
     assert_eq!(db.statements_sent(), 1);
-    assert_eq!(linked.outcome, GoogleOutcome::Linked);
+    assert_eq!(linked.outcome, GoogleOutcome::Claimed);
     assert_eq!(linked.user_id, ada);
-    let check = store::login_check(
-        &env.req(),
-        &email("ada@example.com"),
-        ThrottlePolicy::DEFAULT,
-    )
-    .await
-    .expect("check");
     assert_eq!(
-        check.candidate.expect("candidate").password_hash,
-        Some(hash()),
-        "linking keeps the password"
+        reserve(&env, "ada@example.com")
+            .await
+            .candidate
+            .expect("candidate")
+            .password_hash,
+        None,
+        "an address never proved: the Google holder takes the account, without its password"
     );
     assert_eq!(env.scalar_i64("SELECT count(*) FROM users").await, 2);
     assert_eq!(
@@ -519,12 +657,13 @@ async fn deleting_a_user_removes_identities_sessions_and_families() {
         env.scalar_i64("SELECT count(*) FROM user_identities").await,
         0
     );
+    // Ada's: the session of her registration and the one made above.
     assert_eq!(
         env.scalar_i64("SELECT count(*) FROM session_families")
             .await,
-        1
+        2
     );
-    assert_eq!(env.scalar_i64("SELECT count(*) FROM sessions").await, 1);
+    assert_eq!(env.scalar_i64("SELECT count(*) FROM sessions").await, 2);
     assert_eq!(
         env.scalar_i64("SELECT count(*) FROM user_preferences")
             .await,

@@ -49,6 +49,7 @@ fn config_with_keys(keys: &str, signing: &str) -> ApiConfig {
         api_token: Some(TOKEN.into()),
         auth_keys: Some(keys.into()),
         auth_signing_kid: Some(signing.into()),
+        hash_budget: common::api::NO_HASH_LIMIT.map(Into::into),
         ..api::Variables::default()
     });
     assert!(config.tokens.is_ok(), "{:?}", config.tokens);
@@ -580,7 +581,7 @@ async fn five_failures_lock_the_email_until_the_window_ends() {
         let reply = t.login("locked@example.com", "wrong password!").await;
         refused(&reply, &format!("failure {attempt}"));
         let failures = t
-            .count("SELECT failures::bigint FROM login_throttles WHERE email_key = 'locked@example.com'")
+            .count("SELECT attempts::bigint FROM login_throttles WHERE email_key = 'locked@example.com'")
             .await;
         assert_eq!(failures, attempt, "counted in the database");
     }
@@ -606,7 +607,7 @@ async fn five_failures_lock_the_email_until_the_window_ends() {
         assert!(!reply.json().to_string().contains("locked@"));
     }
     assert_eq!(
-        t.count("SELECT failures::bigint FROM login_throttles")
+        t.count("SELECT attempts::bigint FROM login_throttles")
             .await,
         5
     );
@@ -638,6 +639,195 @@ async fn five_failures_lock_the_email_until_the_window_ends() {
     );
 }
 
+/// Issue 22, attack 3: the throttle was read, then the hash computed, then the failure
+/// recorded, so a burst of concurrent guesses all passed the check (35-39 verifications of
+/// 40, and the right password sent last signed in). Now the attempt is reserved in the
+/// statement that checks the limit, before any hash.
+#[tokio::test]
+async fn fifty_concurrent_guesses_get_at_most_five_verifications() {
+    let t = Auth::new().await;
+    t.register("race@example.com", "Race").await;
+    let guesses = (0..50).map(|i| {
+        let password = if i == 49 {
+            PASSWORD.to_owned()
+        } else {
+            format!("wrong password {i}")
+        };
+        let t = &t;
+        async move { t.login("race@example.com", &password).await }
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    let verified = replies.iter().filter(|r| r.status != 429).count();
+    assert!(
+        verified <= 5,
+        "{verified} of 50 concurrent guesses were verified: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        replies.last().map(|r| r.status),
+        Some(429),
+        "the right password sent last finds the email locked"
+    );
+    assert_eq!(
+        t.count("SELECT attempts::bigint FROM login_throttles")
+            .await,
+        5
+    );
+}
+
+/// Issue 22, attack 5: a password over 128 characters failed parsing but still wrote a
+/// throttle row, so five 40-ms requests locked a known account for 15 minutes, renewable
+/// forever, without costing the attacker a hash of ours.
+#[tokio::test]
+async fn input_that_cannot_be_a_password_locks_nothing() {
+    let t = Auth::new().await;
+    t.register("victim@example.com", "Victim").await;
+    for _ in 0..10 {
+        let reply = t.login("victim@example.com", &"x".repeat(129)).await;
+        refused(&reply, "129 characters");
+        assert_eq!(reply.statements, 0, "refused before the database");
+        refused(&t.login("not an address", PASSWORD).await, "no address");
+    }
+    assert_eq!(t.count("SELECT count(*) FROM login_throttles").await, 0);
+    assert_eq!(t.login("victim@example.com", PASSWORD).await.status, 200);
+}
+
+/// Issue 22, item 11: a wrong current password on `/me/password` counts toward the sign-in
+/// throttle, like a wrong password at sign-in (it was unlimited: a stolen access token could
+/// guess the password forever).
+#[tokio::test]
+async fn wrong_current_passwords_count_toward_the_throttle() {
+    let t = Auth::new().await;
+    let (me, _) = t.register("guessed@example.com", "Guessed").await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "a brand new passphrase"});
+    for n in 1..=5 {
+        let reply = t
+            .user(
+                &me.access,
+                "POST",
+                "/api/v1/me/password",
+                Some(change(&format!("guess number {n}"))),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, 403, "guess {n}: {}", reply.json());
+    }
+    let locked = t
+        .user(
+            &me.access,
+            "POST",
+            "/api/v1/me/password",
+            Some(change(PASSWORD)),
+            &[],
+        )
+        .await;
+    assert_eq!(locked.status, 429, "{}", locked.json());
+    assert!(locked.header("retry-after").is_some());
+    assert_eq!(
+        t.login("guessed@example.com", PASSWORD).await.status,
+        429,
+        "the same throttle as sign-in"
+    );
+}
+
+/// Runs `attempt` until it ran within one second of the database's clock (the hash budgets
+/// count per second), at most five times; the budgets start empty each time.
+async fn within_one_second<F, Fut>(t: &Auth, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let second = "SELECT extract(epoch FROM date_trunc('second', clock_timestamp()))::bigint";
+    for _ in 0..5 {
+        t.api
+            .db
+            .client()
+            .await
+            .batch_execute("DELETE FROM hash_budgets; DELETE FROM login_throttles")
+            .await
+            .expect("reset the budgets");
+        let before = t.count(second).await;
+        let passed = attempt().await;
+        if t.count(second).await == before {
+            assert!(passed, "refused as expected within one second");
+            return;
+        }
+    }
+    panic!("never ran within one second");
+}
+
+/// Issue 22, attack 4: anonymous requests made the service compute Argon2id without bound.
+/// Now each client, and all clients together, have a budget of hashes per second, counted in
+/// the database before any hash: 429 with `Retry-After: 1` beyond it. The client is the
+/// address the host puts last in `spin-client-addr` (a client that sends the header itself
+/// is counted by its real address all the same).
+#[tokio::test]
+async fn password_hashes_are_bounded_per_client_and_in_all() {
+    let mut t = Auth::new().await;
+    t.config = config().with_hash_budget(keemu::models::account::HashBudget {
+        per_client: 2,
+        global: 3,
+    });
+    t.register("budget@example.com", "Budget").await;
+    async fn login_from(t: &Auth, spoofed: Option<String>, real: &str) -> Reply {
+        let mut request = request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({"email": "budget@example.com", "password": "wrong password!"})),
+            &[],
+        );
+        if let Some(spoofed) = spoofed {
+            request
+                .headers_mut()
+                .append("spin-client-addr", spoofed.parse().expect("header"));
+        }
+        request
+            .headers_mut()
+            .append("spin-client-addr", real.parse().expect("header"));
+        t.send(request).await
+    }
+    within_one_second(&t, || async {
+        let mut statuses = Vec::new();
+        for n in 0..3 {
+            let reply = login_from(&t, Some(format!("198.51.100.{n}:1")), "192.0.2.7:4000").await;
+            statuses.push(reply.status);
+            if reply.status == 429 {
+                assert_eq!(reply.header("retry-after").as_deref(), Some("1"));
+                assert!(
+                    reply.json()["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("password checks"))
+                );
+            }
+        }
+        // Another client gets the service's last hash of this second, then nobody does.
+        statuses.push(login_from(&t, None, "192.0.2.8:4000").await.status);
+        statuses.push(login_from(&t, None, "192.0.2.9:4000").await.status);
+        statuses == [401, 401, 429, 401, 429]
+    })
+    .await;
+    // Registration hashes a new password: the same budgets.
+    within_one_second(&t, || async {
+        let mut statuses = Vec::new();
+        for n in 0..3 {
+            let mut request = request(
+                "POST",
+                "/api/v1/auth/register",
+                None,
+                Some(&json!({"email": format!("new{n}-{}@example.com", Utc::now().timestamp_micros()), "name": "New", "password": PASSWORD})),
+                &[],
+            );
+            request
+                .headers_mut()
+                .append("spin-client-addr", "192.0.2.20:1".parse().expect("header"));
+            statuses.push(t.send(request).await.status);
+        }
+        statuses == [201, 201, 429]
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_successful_login_resets_the_failure_count() {
     let t = Auth::new().await;
@@ -658,7 +848,7 @@ async fn a_successful_login_resets_the_failure_count() {
         );
     }
     assert_eq!(
-        t.count("SELECT failures::bigint FROM login_throttles")
+        t.count("SELECT attempts::bigint FROM login_throttles")
             .await,
         4
     );
@@ -1261,6 +1451,11 @@ fn me_routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("HEAD", "/api/v1/me/subscriptions/1/items", None),
         ("GET", "/api/v1/me/feed", None),
         ("HEAD", "/api/v1/me/feed", None),
+        (
+            "POST",
+            "/api/v1/me/identities/google",
+            Some(json!({"id_token": "x", "current_password": PASSWORD})),
+        ),
     ]
 }
 
@@ -1560,7 +1755,8 @@ async fn a_deactivated_users_token_and_refresh_token_are_refused() {
         &t.login("paused@example.com", PASSWORD).await,
         "login while deactivated",
     );
-    // Nothing changed: the row, the preferences and the password are as they were.
+    // The row, the preferences and the password are as they were; the sessions ended with
+    // the deactivation, in its statement.
     let row = t.operator("GET", &path, None).await.json();
     assert_eq!(row["name"], "Paused");
     assert_eq!(row["is_active"], false);
@@ -1568,7 +1764,7 @@ async fn a_deactivated_users_token_and_refresh_token_are_refused() {
     assert_eq!(
         t.count("SELECT count(*) FROM session_families WHERE revoked_at IS NULL")
             .await,
-        1
+        0
     );
 
     // The operator reactivates the account: the same tokens work again.
@@ -1582,7 +1778,12 @@ async fn a_deactivated_users_token_and_refresh_token_are_refused() {
             .status,
         200
     );
-    assert_eq!(t.refresh(&me.refresh).await.status, 200);
+    // Its sessions stay ended: it signs in again.
+    refused(
+        &t.refresh(&me.refresh).await,
+        "refresh after the reactivation",
+    );
+    assert_eq!(t.login("paused@example.com", PASSWORD).await.status, 200);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1704,7 +1905,7 @@ async fn me_only_ever_addresses_the_tokens_user() {
             &a.access,
             "PATCH",
             "/api/v1/me",
-            Some(json!({"email": "BEN@example.com"})),
+            Some(json!({"email": "BEN@example.com", "current_password": PASSWORD})),
             &[],
         )
         .await;

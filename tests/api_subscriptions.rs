@@ -174,6 +174,7 @@ impl Env {
         let config = ApiConfig::from_variables(&Variables {
             api_token: Some(TOKEN.into()),
             auth_keys: Some(AUTH_KEYS.into()),
+            hash_budget: common::api::NO_HASH_LIMIT.map(Into::into),
             ..Variables::default()
         })
         .with_sources(ResolveSettings {

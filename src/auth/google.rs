@@ -328,6 +328,8 @@ pub struct GoogleIdentity {
     pub email: String,
     /// `name`, when the token has one.
     pub name: Option<String>,
+    /// `iat`: when Google issued the token (a re-authentication wants a recent one).
+    pub issued_at: DateTime<Utc>,
 }
 
 impl fmt::Debug for GoogleIdentity {
@@ -389,9 +391,7 @@ pub fn verify_id_token(
             .validate_maturity(&options)
             .map_err(validation_error)?;
     }
-    if claims.issued_at.is_none() {
-        return Err(GoogleError::MissingClaim);
-    }
+    let issued_at = claims.issued_at.ok_or(GoogleError::MissingClaim)?;
     let custom = &claims.custom;
     let issuer = custom.iss.as_deref().ok_or(GoogleError::MissingClaim)?;
     if !ISSUERS.contains(&issuer) {
@@ -423,6 +423,7 @@ pub fn verify_id_token(
         subject: subject.to_owned(),
         email: email.to_owned(),
         name: custom.name.clone().filter(|name| !name.is_empty()),
+        issued_at,
     })
 }
 

@@ -208,6 +208,8 @@ pub struct VerifiedAccess {
     pub issued_at: DateTime<Utc>,
     /// `exp`.
     pub expires_at: DateTime<Utc>,
+    /// `sid`: the session family (sign-in) the token was issued for, if any.
+    pub session: Option<i64>,
 }
 
 /// The registered claims other than the times, which `jwt_compact::Claims` carries.
@@ -217,6 +219,9 @@ struct AccessClaims {
     iss: String,
     aud: String,
     jti: String,
+    /// The session family the token was issued for (absent in tokens issued outside one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<i64>,
 }
 
 /// Issues and verifies access tokens: one algorithm, one issuer, one audience, one signing
@@ -263,8 +268,20 @@ impl AccessTokens {
         self.keys.iter().find(|key| key.kid == kid)
     }
 
-    /// Issues an access token for `user_id`, valid from `now` for [`ACCESS_TOKEN_SECONDS`].
+    /// Issues an access token for `user_id`, valid from `now` for [`ACCESS_TOKEN_SECONDS`],
+    /// outside any session.
     pub fn issue(&self, user_id: UserId, now: DateTime<Utc>) -> Result<AccessToken, TokenError> {
+        self.issue_in(user_id, None, now)
+    }
+
+    /// Issues an access token for `user_id` in the session family `session` (claim `sid`:
+    /// what "the other sessions" of the user are, when an e-mail change revokes them).
+    pub fn issue_in(
+        &self,
+        user_id: UserId,
+        session: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<AccessToken, TokenError> {
         let key = self
             .key(&self.signing_kid)
             .ok_or(TokenError::UnknownKeyId)?;
@@ -275,6 +292,7 @@ impl AccessTokens {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: random_base64url::<JTI_BYTES>()?,
+            sid: session,
         });
         claims.issued_at = Some(issued_at);
         claims.expiration = Some(expires_at);
@@ -338,6 +356,7 @@ impl AccessTokens {
             token_id: custom.jti.clone(),
             issued_at,
             expires_at,
+            session: custom.sid,
         })
     }
 }

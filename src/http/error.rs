@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{Response, json_response};
 use crate::db::{DbError, Unavailable};
+use crate::models::account::Refusal;
 use crate::observability::log;
 
 /// Seconds a client should wait before retrying after a 503.
@@ -44,8 +45,11 @@ pub enum ApiError {
     AuthFailed(&'static str),
     /// 403: authenticated, but not allowed here (e.g. a user's token on the operator API).
     Forbidden(&'static str),
-    /// 429: too many attempts; retry after this many seconds.
-    TooManyRequests { retry_after: u64 },
+    /// 429: too many attempts, or too much work asked for; retry after this many seconds.
+    TooManyRequests {
+        retry_after: u64,
+        detail: &'static str,
+    },
     /// 404: no such route or resource.
     NotFound(&'static str),
     /// 405: the route exists, the method does not.
@@ -99,10 +103,8 @@ impl ApiError {
             | ApiError::Conflict(detail)
             | ApiError::AuthFailed(detail)
             | ApiError::Forbidden(detail)
-            | ApiError::UpstreamUnavailable(detail) => (*detail).to_owned(),
-            ApiError::TooManyRequests { .. } => {
-                "too many failed attempts; retry after the time in Retry-After".to_owned()
-            }
+            | ApiError::UpstreamUnavailable(detail)
+            | ApiError::TooManyRequests { detail, .. } => (*detail).to_owned(),
             ApiError::Unauthorized => "a valid bearer token is required".to_owned(),
             ApiError::MethodNotAllowed { allow } => {
                 format!("this resource allows only: {allow}")
@@ -155,7 +157,7 @@ impl ApiError {
                     headers.insert(header::ALLOW, value);
                 }
             }
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
             }
             ApiError::Unavailable | ApiError::UpstreamUnavailable(_) => {
@@ -175,6 +177,22 @@ fn conflict_detail(constraint: Option<&str>) -> &'static str {
             "this Google account is already linked; retry the sign-in"
         }
         _ => "the request conflicts with existing data",
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        ApiError::TooManyRequests {
+            retry_after: refusal.retry_after_secs(),
+            detail: match refusal {
+                Refusal::Locked(_) => {
+                    "too many sign-in attempts for this account; retry after the time in Retry-After"
+                }
+                Refusal::ClientBudget | Refusal::GlobalBudget => {
+                    "too many password checks right now; retry after the time in Retry-After"
+                }
+            },
+        }
     }
 }
 

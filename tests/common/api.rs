@@ -54,11 +54,16 @@ impl keemu::outbound::Outbound for NoOutbound {
 /// Access-token signing keys of the tests: `kid:base64(32 bytes)`.
 pub const AUTH_KEYS: &str = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
 
+/// Hash budgets that never refuse: the tests hash far faster than any client should (the
+/// budgets have tests of their own).
+pub const NO_HASH_LIMIT: Option<&str> = Some("1000000/1000000");
+
 /// The api component's settings in the tests: the operator token and access tokens.
 pub fn config() -> ApiConfig {
     ApiConfig::from_variables(&api::Variables {
         api_token: Some(TOKEN.into()),
         auth_keys: Some(AUTH_KEYS.into()),
+        hash_budget: NO_HASH_LIMIT.map(Into::into),
         ..api::Variables::default()
     })
 }

@@ -25,6 +25,7 @@ async fn variables() -> Variables {
         google_jwks_url: variable("google_jwks_url").await,
         outbound_allow_loopback: variable("outbound_allow_loopback").await,
         youtube_origin: variable("youtube_origin").await,
+        hash_budget: variable("hash_budget").await,
     }
 }
 

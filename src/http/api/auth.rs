@@ -4,14 +4,27 @@
 //! (`Bearer`), `expires_in` (seconds), `refresh_token`; register adds `user`. Errors stay
 //! `application/problem+json`. Every answer is `Cache-Control: no-store`.
 //!
+//! - Every password hash is reserved before it is computed ([`check_password`],
+//!   [`reserve_hash`]): within the client's and the service's hash budgets
+//!   ([`crate::models::account::HashBudget`]; 429 with `Retry-After: 1` beyond them), and for
+//!   a verification within the email's throttle: the statement that checks the limit takes
+//!   the attempt, so at most 5 verifications per email run in 15 minutes however many
+//!   requests race (429 with `Retry-After` until the window ends); a success clears the count.
+//!   Input that cannot be a password (empty, over 128 characters) is refused without a hash
+//!   and counts nothing.
 //! - login: the same 401, after the same work (an Argon2id verification, of a dummy hash
 //!   when there is no such account), for an unknown email, a wrong password, an account
-//!   without a password and a deactivated one. 5 failures for one email within 15 minutes
-//!   lock it (429 with `Retry-After`) until the window ends; a success clears the count.
+//!   without a password and a deactivated one.
 //! - refresh: the presented token is spent and a new pair issued; presenting a spent one
 //!   revokes its whole family (someone replayed it) and is 401.
 //! - logout: revokes the family of the presented refresh token; 204 whether or not it was
 //!   live (nothing to tell an attacker).
+//! - Google: an outside identity joins an existing account only through its subject already
+//!   linked, explicitly from the signed-in account (`POST /me/identities/google`, with the
+//!   current password), or by an e-mail address whose holder proved it before. A Google
+//!   sign-in for an address held by an account whose address was never proved takes that
+//!   account over: Google has just proved the address, so its unproved password, sessions
+//!   and other identities are discarded ([`crate::models::account::sql::GOOGLE_SIGN_IN`]).
 
 use chrono::{DateTime, Duration, Utc};
 use http::{HeaderValue, StatusCode, header};
@@ -26,7 +39,9 @@ use crate::auth::{self, Password};
 use crate::db::{Db, Timestamp};
 use crate::domain::{Email, UserId, UserName};
 use crate::http::{ApiError, Request, Response, empty_response, json, serialized_response};
-use crate::models::account::{self, GoogleOutcome, Rotation, TokenHash, store};
+use crate::models::account::{
+    self, ClientKey, GoogleOutcome, LoginCandidate, Rotation, TokenHash, Verifier, store,
+};
 use crate::models::user::UserWithPreferences;
 use crate::observability::log;
 use crate::outbound::{Outbound, OutboundError};
@@ -82,11 +97,13 @@ fn new_refresh(now: DateTime<Utc>) -> Result<(RefreshToken, TokenHash, Timestamp
 
 fn issue(
     tokens: &AccessTokens,
-    user: UserId,
+    session: &account::Session,
     refresh: RefreshToken,
     now: DateTime<Utc>,
 ) -> Result<Pair, ApiError> {
-    let access = tokens.issue(user, now).map_err(|_| ApiError::Internal)?;
+    let access = tokens
+        .issue_in(session.user_id, Some(session.family_id), now)
+        .map_err(|_| ApiError::Internal)?;
     Ok(Pair {
         access,
         refresh,
@@ -110,11 +127,89 @@ async fn start_session<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<Pair, ApiError> {
     let (refresh, hash, expires_at) = new_refresh(now)?;
-    store::create_session(db, user, &hash, expires_at).await?;
-    issue(tokens, user, refresh, now)
+    let session = store::create_session(db, user, &hash, expires_at).await?;
+    issue(tokens, &session, refresh, now)
+}
+
+/// Who the caller is for the hash budgets: the address the host reports in
+/// `spin-client-addr`. The host appends its own value after the request's headers, so a
+/// client that sends the header itself is still counted by its real address: the last value
+/// is the host's.
+pub(super) fn client_key(request: &Request) -> ClientKey {
+    let addr = request
+        .headers()
+        .get_all("spin-client-addr")
+        .iter()
+        .next_back()
+        .and_then(|value| value.to_str().ok());
+    ClientKey::from_socket_addr(addr)
+}
+
+/// Reserves one password hash (a new password) within the budgets: 429 beyond them.
+async fn reserve_hash<D: Db>(
+    request: &Request,
+    config: &ApiConfig,
+    db: &D,
+) -> Result<(), ApiError> {
+    match store::reserve_hash(db, &client_key(request), config.hash_budget).await? {
+        None => Ok(()),
+        Some(refusal) => {
+            log::warn(
+                "hash_budget_refused",
+                json!({ "refused": format!("{refusal:?}") }),
+            );
+            Err(refusal.into())
+        }
+    }
+}
+
+/// Checks `password` for `who`: reserves the verification first (the email's throttle and
+/// the hash budgets, one statement; 429 when refused), then verifies against the stored hash,
+/// or a dummy one when there is no account or it has no password, so every case costs one
+/// Argon2id computation. The account (if any) and whether the password is its own.
+pub(super) async fn check_password<D: Db>(
+    request: &Request,
+    config: &ApiConfig,
+    db: &D,
+    who: Verifier<'_>,
+    password: &Password,
+) -> Result<(Option<LoginCandidate>, bool), ApiError> {
+    let reserved = store::reserve_verification(
+        db,
+        who,
+        &client_key(request),
+        config.throttle,
+        config.hash_budget,
+    )
+    .await?;
+    if matches!(who, Verifier::User(_)) && reserved.candidate.is_none() {
+        // A signed-in user whose account is gone: nothing to verify.
+        return Ok((None, false));
+    }
+    if let Some(refusal) = reserved.refused {
+        log::warn(
+            "password_check_refused",
+            json!({ "refused": format!("{refusal:?}") }),
+        );
+        return Err(refusal.into());
+    }
+    let stored = reserved.candidate.as_ref().and_then(|c| {
+        c.password_hash
+            .as_ref()
+            .and_then(|h| auth::PasswordHash::from_stored(h.as_str()).ok())
+    });
+    let verified = match &stored {
+        Some(stored) => auth::hash::verify(password, stored),
+        None => {
+            auth::hash::dummy_verify(password);
+            false
+        }
+    };
+    Ok((reserved.candidate, verified))
 }
 
 /// `POST /auth/register` {email, name, password, timezone?}: 201 with the user and tokens.
+/// The user, its preferences and its first session are one statement.
 pub async fn register<D: Db>(
     request: &Request,
     config: &ApiConfig,
@@ -124,10 +219,12 @@ pub async fn register<D: Db>(
     let tokens = config.access_tokens()?;
     let body = json::object(request)?;
     let (new_user, password) = input::registration(&body)?;
+    reserve_hash(request, config, db).await?;
     let hash = auth::hash::hash(&password).map_err(|_| ApiError::Internal)?;
     let hash = account::PasswordHash::parse(hash.as_str()).map_err(|_| ApiError::Internal)?;
-    let user = store::register(db, &new_user, &hash).await?;
-    let pair = start_session(db, tokens, user.user.id, now).await?;
+    let (refresh, token_hash, expires_at) = new_refresh(now)?;
+    let (user, session) = store::register(db, &new_user, &hash, &token_hash, expires_at).await?;
+    let pair = issue(tokens, &session, refresh, now)?;
     let body = Registered {
         user: &user,
         tokens: pair.body(),
@@ -142,7 +239,8 @@ pub async fn register<D: Db>(
     ))
 }
 
-/// `POST /auth/login` {email, password}: 200 tokens, or the one 401, or 429 while locked.
+/// `POST /auth/login` {email, password}: 200 tokens, or the one 401, or 429 while locked or
+/// over the hash budgets.
 pub async fn login<D: Db>(
     request: &Request,
     config: &ApiConfig,
@@ -152,50 +250,26 @@ pub async fn login<D: Db>(
     let tokens = config.access_tokens()?;
     let body = json::object(request)?;
     let [email, password] = input::credentials(&body, ["email", "password"])?;
-    let password = Password::parse_for_login(&password).ok();
-    let Ok(email) = Email::parse(&email) else {
-        // No account can have this email, and no throttle row can name it.
-        if let Some(password) = &password {
-            auth::hash::dummy_verify(password);
-        }
+    // Input that no account can have (an address that does not parse, a password over the
+    // policy's length) is refused before any hash or throttle row: only real verifications
+    // count, and an attacker cannot write throttle rows for free.
+    let (Ok(email), Ok(password)) = (Email::parse(&email), Password::parse_for_login(&password))
+    else {
         return Err(LOGIN_FAILED);
     };
-    let check = store::login_check(db, &email, config.throttle).await?;
-    if let Some(locked_for) = check.locked_for {
-        log::warn("login_locked", json!({}));
-        return Err(ApiError::TooManyRequests {
-            retry_after: locked_for.as_secs().max(1),
-        });
-    }
-    let stored = check.candidate.as_ref().and_then(|c| {
-        c.password_hash
-            .as_ref()
-            .and_then(|h| auth::PasswordHash::from_stored(h.as_str()).ok())
-    });
-    let verified = match (&password, &stored) {
-        (Some(password), Some(stored)) => auth::hash::verify(password, stored),
-        (Some(password), None) => {
-            auth::hash::dummy_verify(password);
-            false
-        }
-        (None, _) => false,
-    };
-    let active = check.candidate.as_ref().filter(|c| c.is_active);
-    match active {
+    let (candidate, verified) =
+        check_password(request, config, db, Verifier::Email(&email), &password).await?;
+    match candidate.filter(|c| c.is_active) {
         Some(candidate) if verified => {
             let (refresh, hash, expires_at) = new_refresh(now)?;
-            store::login_session(db, candidate.user_id, &hash, expires_at)
+            let session = store::login_session(db, candidate.user_id, &hash, expires_at)
                 .await?
                 .ok_or(LOGIN_FAILED)?;
-            let pair = issue(tokens, candidate.user_id, refresh, now)?;
+            let pair = issue(tokens, &session, refresh, now)?;
             token_response(StatusCode::OK, &pair.body())
         }
         _ => {
-            let recorded = store::record_login_failure(db, &email, config.throttle).await?;
-            log::info(
-                "login_failed",
-                json!({ "failures": recorded.failures, "locked": recorded.locked_for.is_some() }),
-            );
+            log::info("login_failed", json!({}));
             Err(LOGIN_FAILED)
         }
     }
@@ -224,7 +298,7 @@ pub async fn refresh<D: Db>(
     let (refresh, hash, expires_at) = new_refresh(now)?;
     match store::rotate_session(db, &presented, &hash, expires_at).await? {
         Rotation::Rotated(session) => {
-            let pair = issue(tokens, session.user_id, refresh, now)?;
+            let pair = issue(tokens, &session, refresh, now)?;
             token_response(StatusCode::OK, &pair.body())
         }
         Rotation::Reused { family_id, .. } => {
@@ -318,10 +392,37 @@ fn google_name(identity: &GoogleIdentity) -> Result<UserName, ApiError> {
         .ok_or(ApiError::Internal)
 }
 
-/// `POST /auth/google` {id_token}: verifies a Google ID token (RS256 against Google's keys,
-/// `aud` the configured client id, Google's `iss`, `exp`, a verified email), then signs in
-/// the account linked to it, else links the account with its email, else creates one:
-/// 200 tokens for an existing account, 201 for a new one.
+/// The Google identity of a verified ID token (RS256 against Google's keys, `aud` the
+/// configured client id, Google's `iss`, `exp`, a verified email); 503 when Google sign-in is
+/// not configured or its keys cannot be had, 401 for any refused token.
+pub(super) async fn google_identity(
+    id_token: &str,
+    config: &ApiConfig,
+    outbound: &impl Outbound,
+    now: DateTime<Utc>,
+) -> Result<(GoogleIdentity, Email), ApiError> {
+    let google_config = config
+        .google
+        .as_ref()
+        .ok_or_else(|| not_configured("google_client_id is not set"))?;
+    let refused = |error: google::GoogleError| {
+        log::info(
+            "google_token_refused",
+            json!({ "reason": error.to_string() }),
+        );
+        GOOGLE_REFUSED
+    };
+    let kid = google::token_key_id(id_token).map_err(refused)?;
+    let jwks = google_keys(config, google_config, outbound, &kid, now).await?;
+    let identity = google::verify_id_token(id_token, &jwks, google_config, now).map_err(refused)?;
+    let email = Email::parse(&identity.email).map_err(|_| GOOGLE_REFUSED)?;
+    Ok((identity, email))
+}
+
+/// `POST /auth/google` {id_token}: verifies a Google ID token ([`google_identity`]), then
+/// signs in the account linked to it, else the account with its email (linked when that
+/// address was proved, taken over when it never was: see the module documentation), else
+/// creates one: 200 tokens for an existing account, 201 for a new one.
 pub async fn google<D: Db>(
     request: &Request,
     config: &ApiConfig,
@@ -330,24 +431,9 @@ pub async fn google<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
     let tokens = config.access_tokens()?;
-    let google_config = config
-        .google
-        .as_ref()
-        .ok_or_else(|| not_configured("google_client_id is not set"))?;
     let body = json::object(request)?;
     let [id_token] = input::credentials(&body, ["id_token"])?;
-    let refused = |error: google::GoogleError| {
-        log::info(
-            "google_token_refused",
-            json!({ "reason": error.to_string() }),
-        );
-        GOOGLE_REFUSED
-    };
-    let kid = google::token_key_id(&id_token).map_err(refused)?;
-    let jwks = google_keys(config, google_config, outbound, &kid, now).await?;
-    let identity =
-        google::verify_id_token(&id_token, &jwks, google_config, now).map_err(refused)?;
-    let email = Email::parse(&identity.email).map_err(|_| GOOGLE_REFUSED)?;
+    let (identity, email) = google_identity(&id_token, config, outbound, now).await?;
     let name = google_name(&identity)?;
     let signed_in = store::google_sign_in(db, &identity.subject, &email, &name).await?;
     if !signed_in.is_active {
@@ -356,7 +442,7 @@ pub async fn google<D: Db>(
     let pair = start_session(db, tokens, signed_in.user_id, now).await?;
     let status = match signed_in.outcome {
         GoogleOutcome::Created => StatusCode::CREATED,
-        GoogleOutcome::Existing | GoogleOutcome::Linked => StatusCode::OK,
+        GoogleOutcome::Existing | GoogleOutcome::Linked | GoogleOutcome::Claimed => StatusCode::OK,
     };
     log::info(
         "google_sign_in",

@@ -25,15 +25,23 @@ pub enum Caller {
     Anonymous,
     /// The operator (`api_token`).
     Operator,
-    /// A user, by a verified access token.
-    User(UserId),
+    /// A user, by a verified access token (issued in the session family `session`).
+    User { id: UserId, session: Option<i64> },
 }
 
 impl Caller {
     /// The user, if a user called.
     pub fn user(self) -> Option<UserId> {
         match self {
-            Caller::User(id) => Some(id),
+            Caller::User { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The session family of a user's access token, if it names one.
+    pub fn session(self) -> Option<i64> {
+        match self {
+            Caller::User { session, .. } => session,
             _ => None,
         }
     }
@@ -85,7 +93,10 @@ pub fn authorize(
                 .map_err(|reason| not_configured(reason))?;
             let token = presented(headers).ok_or(ApiError::Unauthorized)?;
             match tokens.verify(token, now) {
-                Ok(verified) => Ok(Caller::User(verified.user_id)),
+                Ok(verified) => Ok(Caller::User {
+                    id: verified.user_id,
+                    session: verified.session,
+                }),
                 Err(error) => {
                     log::info(
                         "access_token_refused",

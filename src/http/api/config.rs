@@ -11,6 +11,7 @@
 //! | `google_jwks_url`  | where Google's signing keys are published                         |
 //! | `outbound_allow_loopback` | `true`: subscribing may fetch from 127.0.0.0/8, `::1`, `localhost` (tests only; default `false`) |
 //! | `youtube_origin`   | where YouTube channel pages are fetched from (default `https://www.youtube.com`; a fixture server in tests) |
+//! | `hash_budget`      | password hashes per second, `PER_CLIENT/GLOBAL` (default `5/20`; see [`HashBudget`]) |
 //!
 //! A setting that is missing or invalid disables what needs it (503 "not configured" on those
 //! routes, logged once per request with a constant reason), never the rest of the API.
@@ -26,7 +27,7 @@ use serde_json::json;
 use crate::auth::google::{GoogleConfig, JwksCache};
 use crate::auth::token::{AccessTokens, JwtAlgorithm, TokenConfigError, TokenKey};
 use crate::http::ApiError;
-use crate::models::account::ThrottlePolicy;
+use crate::models::account::{HashBudget, ThrottlePolicy};
 use crate::net_guard::NetPolicy;
 use crate::observability::log;
 use crate::resolve::ResolveSettings;
@@ -49,6 +50,7 @@ pub struct Variables {
     pub google_jwks_url: Option<String>,
     pub outbound_allow_loopback: Option<String>,
     pub youtube_origin: Option<String>,
+    pub hash_budget: Option<String>,
 }
 
 impl fmt::Debug for Variables {
@@ -68,8 +70,10 @@ pub struct ApiConfig {
     pub tokens: Result<AccessTokens, &'static str>,
     /// Google sign-in, if configured.
     pub google: Option<GoogleConfig>,
-    /// The failed-login throttle.
+    /// The sign-in throttle (verifications per email and window).
     pub throttle: ThrottlePolicy,
+    /// Password hashes per second, per client and in all.
+    pub hash_budget: HashBudget,
     /// Google's signing keys as last fetched: a per-instance cache (the configuration lives
     /// as long as the instance), kept while `Cache-Control: max-age` allows.
     pub google_keys: RefCell<Option<JwksCache>>,
@@ -85,6 +89,7 @@ impl ApiConfig {
             tokens: Err("auth_keys is not set"),
             google: None,
             throttle: ThrottlePolicy::DEFAULT,
+            hash_budget: HashBudget::DEFAULT,
             google_keys: RefCell::new(None),
             sources: ResolveSettings::default(),
         }
@@ -102,7 +107,16 @@ impl ApiConfig {
             _ => None,
         };
         config.sources = sources(vars);
+        config.hash_budget = non_empty(&vars.hash_budget)
+            .and_then(parse_hash_budget)
+            .unwrap_or(HashBudget::DEFAULT);
         config
+    }
+
+    /// With these hash budgets (tests).
+    pub fn with_hash_budget(mut self, budget: HashBudget) -> ApiConfig {
+        self.hash_budget = budget;
+        self
     }
 
     /// With these source resolution settings (tests).
@@ -203,6 +217,14 @@ fn sources(vars: &Variables) -> ResolveSettings {
         policy: NetPolicy { allow_loopback },
         youtube_origin,
     }
+}
+
+/// `PER_CLIENT/GLOBAL`, both whole numbers from 1; anything else is `None` (the default).
+fn parse_hash_budget(value: &str) -> Option<HashBudget> {
+    let (per_client, global) = value.split_once('/')?;
+    let per_client = per_client.trim().parse::<u32>().ok().filter(|n| *n > 0)?;
+    let global = global.trim().parse::<u32>().ok().filter(|n| *n > 0)?;
+    Some(HashBudget { per_client, global })
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {

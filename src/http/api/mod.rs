@@ -107,13 +107,20 @@ async fn route<D: Db>(
         Op::Google => auth::google(request, config, db, outbound, now).await,
         // A user's own account: the operator's handlers, for active users only.
         Op::GetMe => users::get(request, me()?, Scope::ActiveOnly, db).await,
-        Op::UpdateMe => users::update(request, me()?, Scope::ActiveOnly, db, today).await,
+        Op::UpdateMe => {
+            let me = me::Me {
+                id: me()?,
+                session: caller.session(),
+            };
+            me::update(request, me, config, db, outbound, today, now).await
+        }
         Op::DeleteMe => users::delete(request, me()?, Scope::ActiveOnly, db).await,
         Op::GetMyPreferences => users::get_preferences(request, me()?, Scope::ActiveOnly, db).await,
         Op::UpdateMyPreferences => {
             users::update_preferences(request, me()?, Scope::ActiveOnly, db).await
         }
-        Op::ChangePassword => me::change_password(request, me()?, db).await,
+        Op::ChangePassword => me::change_password(request, me()?, config, db).await,
+        Op::LinkGoogle => me::link_google(request, me()?, config, db, outbound, now).await,
         Op::ListSubscriptions => subscriptions::list(request, me()?, db).await,
         Op::Subscribe => subscriptions::subscribe(request, me()?, config, db, outbound).await,
         Op::GetSubscription => subscriptions::get(request, me()?, sub()?, db).await,

@@ -21,7 +21,9 @@ use crate::db::{Db, Record};
 use crate::domain::UserId;
 use crate::http::{ApiError, Request, Response, empty_response, json, serialized_response};
 use crate::models::user::store::{self, Outcome};
-use crate::models::user::{Preferences, PreferencesVersion, Scope, UserWithPreferences};
+use crate::models::user::{
+    Preferences, PreferencesVersion, Scope, UserChanges, UserWithPreferences,
+};
 
 const NO_SUCH_USER: &str = "no user with this id";
 
@@ -130,9 +132,23 @@ pub async fn update<D: Db>(
         Scope::Any => input::user_changes(&body, today)?,
         Scope::ActiveOnly => input::own_changes(&body, today)?,
     };
+    update_changes(request, id, changes, scope, None, db).await
+}
+
+/// Applies parsed `changes` under the request's `If-Match`. A new e-mail address revokes
+/// the user's sessions but `keep_session` (the caller's own, for `PATCH /me`), and a
+/// deactivation revokes them all, in the same statement.
+pub async fn update_changes<D: Db>(
+    request: &Request,
+    id: UserId,
+    changes: UserChanges,
+    scope: Scope,
+    keep_session: Option<i64>,
+    db: &D,
+) -> Result<Response, ApiError> {
     let expected = etag::user_precondition(request.headers()).versions();
     let user = outcome(
-        store::update(db, id, changes, expected.as_deref(), scope).await?,
+        store::update(db, id, changes, expected.as_deref(), scope, keep_session).await?,
         scope,
     )?;
     user_response(StatusCode::OK, &user)

@@ -83,18 +83,19 @@ impl fmt::Debug for TokenHash {
     }
 }
 
-/// How many failed sign-ins an email may have in a window before it is locked until the
-/// window ends.
+/// How many password verifications an email may have in a window: each attempt is reserved
+/// before the hash is computed, and beyond the limit the email is locked until the window
+/// ends. A successful sign-in clears the count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
-    pub max_failures: u32,
+    pub max_attempts: u32,
     pub window: Duration,
 }
 
 impl ThrottlePolicy {
-    /// 5 failures per 15 minutes.
+    /// 5 attempts per 15 minutes.
     pub const DEFAULT: ThrottlePolicy = ThrottlePolicy {
-        max_failures: 5,
+        max_attempts: 5,
         window: Duration::from_secs(15 * 60),
     };
 }
@@ -103,6 +104,108 @@ impl Default for ThrottlePolicy {
     fn default() -> Self {
         ThrottlePolicy::DEFAULT
     }
+}
+
+/// How many password hashes (Argon2id, about 19 MiB and tens of milliseconds of CPU each)
+/// one client, and all clients together, may make the service compute per second, across
+/// every instance. Beyond it: 429 with `Retry-After: 1`, before any hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashBudget {
+    pub per_client: u32,
+    pub global: u32,
+}
+
+impl HashBudget {
+    /// 5 per client and 20 in all, per second (a 2-core instance computes about 20).
+    pub const DEFAULT: HashBudget = HashBudget {
+        per_client: 5,
+        global: 20,
+    };
+}
+
+impl Default for HashBudget {
+    fn default() -> Self {
+        HashBudget::DEFAULT
+    }
+}
+
+/// Who a hash budget is counted for: the caller's network address (without the port), as
+/// the host reports it; `unknown` when it does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey(String);
+
+impl ClientKey {
+    /// The longest key kept (an IPv6 address with a zone fits).
+    pub const MAX_CHARS: usize = 64;
+
+    /// From a `host:port` or `[v6]:port` socket address; anything else (absent, too long,
+    /// not an address) is `unknown`.
+    #[must_use]
+    pub fn from_socket_addr(addr: Option<&str>) -> ClientKey {
+        let ip = addr
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.ip().to_string())
+            .or_else(|| {
+                addr.and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                    .map(|ip| ip.to_string())
+            });
+        match ip {
+            Some(ip) if ip.len() <= Self::MAX_CHARS => ClientKey(ip),
+            _ => ClientKey("unknown".to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a password verification or hash was not reserved, and for how long to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The email has had its attempts for this window.
+    Locked(Duration),
+    /// This client has spent its hashes for this second.
+    ClientBudget,
+    /// The service has spent its hashes for this second.
+    GlobalBudget,
+}
+
+impl Refusal {
+    /// Seconds to put in `Retry-After` (at least 1).
+    #[must_use]
+    pub fn retry_after_secs(self) -> u64 {
+        match self {
+            Refusal::Locked(wait) => wait.as_secs().max(1),
+            Refusal::ClientBudget | Refusal::GlobalBudget => 1,
+        }
+    }
+}
+
+/// Which account a verification is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Verifier<'a> {
+    /// A sign-in by email (the account may not exist: the attempt is counted all the same).
+    Email(&'a crate::domain::Email),
+    /// The signed-in user re-entering their password.
+    User(UserId),
+}
+
+/// A reserved (or refused) password verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The account, if any.
+    pub candidate: Option<LoginCandidate>,
+    /// `None` when the verification may run.
+    pub refused: Option<Refusal>,
+}
+
+/// What one maintenance round deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Maintained {
+    pub throttles: u64,
+    pub budgets: u64,
+    pub session_families: u64,
 }
 
 /// An account that may sign in with a password.
@@ -118,24 +221,6 @@ impl fmt::Debug for LoginCandidate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "LoginCandidate(user_id={})", self.user_id)
     }
-}
-
-/// What a sign-in by email needs before checking the password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginCheck {
-    /// The account with that email, if any.
-    pub candidate: Option<LoginCandidate>,
-    /// `Some` while the email is locked (too many failures): how long until it is not.
-    pub locked_for: Option<Duration>,
-}
-
-/// The throttle after a failed sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureRecorded {
-    /// Failures in the current window, this one included.
-    pub failures: u32,
-    /// `Some` if the email is now locked: for how long.
-    pub locked_for: Option<Duration>,
 }
 
 /// A live refresh token's session (the token itself is never stored).
@@ -170,8 +255,11 @@ pub enum Rotation {
 pub enum GoogleOutcome {
     /// The Google identity was already linked.
     Existing,
-    /// Linked now to the account with the same email.
+    /// Linked now to the account with the same email, whose holder had proved it.
     Linked,
+    /// Linked now to the account with the same email, whose address had never been proved:
+    /// its password, sessions and other identities were discarded.
+    Claimed,
     /// A new account (no password) with the identity.
     Created,
 }
@@ -182,6 +270,17 @@ pub struct GoogleSignIn {
     pub user_id: UserId,
     pub is_active: bool,
     pub outcome: GoogleOutcome,
+}
+
+/// What linking a Google identity to the signed-in user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// Linked now.
+    Linked,
+    /// It was linked to this user already.
+    Already,
+    /// It is linked to another user: nothing changed.
+    Taken,
 }
 
 #[cfg(test)]
@@ -197,6 +296,17 @@ mod tests {
         assert!(PasswordHash::parse(&long).is_err());
         let hash = PasswordHash::parse("$argon2id$secret").unwrap();
         assert_eq!(format!("{hash:?}"), "PasswordHash(..)");
+    }
+
+    #[test]
+    fn client_keys_are_addresses_without_ports() {
+        let key = |a: Option<&str>| ClientKey::from_socket_addr(a).as_str().to_owned();
+        assert_eq!(key(Some("127.0.0.1:5555")), "127.0.0.1");
+        assert_eq!(key(Some("[::1]:80")), "::1");
+        assert_eq!(key(Some("10.1.2.3")), "10.1.2.3");
+        assert_eq!(key(None), "unknown");
+        assert_eq!(key(Some("evil; DROP")), "unknown");
+        assert_eq!(key(Some(&"1".repeat(200))), "unknown");
     }
 
     #[test]

@@ -6,12 +6,12 @@ use spin_sdk::pg::ParameterValue;
 
 use super::sql;
 use super::{
-    FailureRecorded, GoogleOutcome, GoogleSignIn, LoginCandidate, LoginCheck, PasswordHash,
-    Rotation, Session, ThrottlePolicy, TokenHash,
+    ClientKey, GoogleOutcome, GoogleSignIn, HashBudget, LinkOutcome, LoginCandidate, Maintained,
+    PasswordHash, Refusal, Rotation, Session, ThrottlePolicy, TokenHash, Verification, Verifier,
 };
-use crate::db::{Db, DbError, Row, Timestamp};
+use crate::db::{Db, DbError, Row, Timestamp, nullable};
 use crate::domain::{Email, UserId, UserName};
-use crate::models::user::{self, NewUser, UserWithPreferences};
+use crate::models::user::{NewUser, UserWithPreferences};
 
 fn string(value: impl AsRef<str>) -> ParameterValue {
     ParameterValue::Str(value.as_ref().to_owned())
@@ -37,20 +37,16 @@ fn unexpected(column: &str, problem: &str) -> DbError {
     }
 }
 
-/// The policy as the statements' `$max failures, $window seconds` parameters.
-fn policy_params(policy: ThrottlePolicy) -> [ParameterValue; 2] {
-    let window = i64::try_from(policy.window.as_secs()).unwrap_or(i64::MAX);
-    [
-        ParameterValue::Int64(i64::from(policy.max_failures)),
-        ParameterValue::Int64(window),
-    ]
+fn secs(duration: Duration) -> ParameterValue {
+    ParameterValue::Int64(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// A `locked_for_seconds` column: NULL (not locked) or a positive number of seconds.
-fn locked_for(row: &Row) -> Result<Option<Duration>, DbError> {
-    Ok(row
-        .get_opt::<i64>("locked_for_seconds")?
-        .map(|secs| Duration::from_secs(u64::try_from(secs).unwrap_or(0).max(1))))
+fn count(value: u32) -> ParameterValue {
+    ParameterValue::Int64(i64::from(value))
+}
+
+fn unsigned(row: &Row, column: &str) -> Result<u64, DbError> {
+    Ok(u64::try_from(row.get::<i64>(column)?).unwrap_or(0))
 }
 
 fn password_hash(row: &Row) -> Result<Option<PasswordHash>, DbError> {
@@ -62,26 +58,70 @@ fn password_hash(row: &Row) -> Result<Option<PasswordHash>, DbError> {
         .transpose()
 }
 
-/// Creates a user with a password and default preferences (one statement: all or nothing).
-/// An email already taken, in any case, is `DbError::UniqueViolation` on `uq_users_email`.
+/// Registration: a user with a password, default preferences and a first session, in one
+/// statement (all or nothing). An email already taken, in any case, is
+/// `DbError::UniqueViolation` on `uq_users_email`.
 pub async fn register(
     db: &impl Db,
     new: &NewUser,
     password: &PasswordHash,
-) -> Result<UserWithPreferences, DbError> {
-    user::store::insert(db, new, Some(password.as_str())).await
+    token: &TokenHash,
+    expires_at: Timestamp,
+) -> Result<(UserWithPreferences, Session), DbError> {
+    let params = [
+        string(new.email.as_str()),
+        string(new.name.as_str()),
+        string(new.timezone.as_str()),
+        string(password.as_str()),
+        string(token.as_str()),
+        expires_at.into(),
+    ];
+    let row = first(db.write(sql::REGISTER, &params).await?)?;
+    let user = UserWithPreferences::from_row(&row)?;
+    let session = session_from(&row, "s_id", "s_expires_at")?;
+    Ok((user, session))
 }
 
-/// The account with `email` (any case) and whether the email is locked by the throttle.
-/// The route checks `locked_for` before verifying a password.
-pub async fn login_check(
+fn refusal(row: &Row) -> Result<Option<Refusal>, DbError> {
+    let Some(refused) = row.get_opt::<String>("refused")? else {
+        return Ok(None);
+    };
+    Ok(Some(match refused.as_str() {
+        "client" => Refusal::ClientBudget,
+        "global" => Refusal::GlobalBudget,
+        "locked" => {
+            let wait = row.get_opt::<i64>("retry_after_seconds")?.unwrap_or(1);
+            Refusal::Locked(Duration::from_secs(u64::try_from(wait).unwrap_or(1).max(1)))
+        }
+        _ => return Err(unexpected("refused", "unknown refusal")),
+    }))
+}
+
+/// Reserves one password verification for `who`, before any hash is computed: within the
+/// email's throttle, the client's and the service's hash budgets, all checked and counted
+/// in one statement ([`sql::RESERVE_VERIFICATION`]). The verification may run only when
+/// `refused` is `None`.
+pub async fn reserve_verification(
     db: &impl Db,
-    email: &Email,
+    who: Verifier<'_>,
+    client: &ClientKey,
     policy: ThrottlePolicy,
-) -> Result<LoginCheck, DbError> {
-    let [max, window] = policy_params(policy);
-    let params = [string(email.as_str()), max, window];
-    let row = first(db.read(sql::LOGIN_CANDIDATE, &params).await?)?;
+    budget: HashBudget,
+) -> Result<Verification, DbError> {
+    let (email, user) = match who {
+        Verifier::Email(email) => (Some(email.as_str().to_owned()), None),
+        Verifier::User(id) => (None, Some(id)),
+    };
+    let params = [
+        nullable(email),
+        nullable(user),
+        count(policy.max_attempts),
+        secs(policy.window),
+        string(client.as_str()),
+        count(budget.per_client),
+        count(budget.global),
+    ];
+    let row = first(db.write(sql::RESERVE_VERIFICATION, &params).await?)?;
     let candidate = match row.get_opt::<UserId>("id")? {
         None => None,
         Some(user_id) => Some(LoginCandidate {
@@ -90,27 +130,26 @@ pub async fn login_check(
             is_active: row.get("is_active")?,
         }),
     };
-    Ok(LoginCheck {
+    Ok(Verification {
         candidate,
-        locked_for: locked_for(&row)?,
+        refused: refusal(&row)?,
     })
 }
 
-/// Counts a failed sign-in for `email` (whether or not an account has it) and says whether
-/// the email is now locked.
-pub async fn record_login_failure(
+/// Reserves one password hash (a new password) within the client's and the service's
+/// budgets. `Some` refusal when over either.
+pub async fn reserve_hash(
     db: &impl Db,
-    email: &Email,
-    policy: ThrottlePolicy,
-) -> Result<FailureRecorded, DbError> {
-    let [max, window] = policy_params(policy);
-    let params = [string(email.as_str()), max, window];
-    let row = first(db.write(sql::RECORD_FAILURE, &params).await?)?;
-    let failures = row.get::<i64>("failures")?;
-    Ok(FailureRecorded {
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        locked_for: locked_for(&row)?,
-    })
+    client: &ClientKey,
+    budget: HashBudget,
+) -> Result<Option<Refusal>, DbError> {
+    let params = [
+        string(client.as_str()),
+        count(budget.per_client),
+        count(budget.global),
+    ];
+    let row = first(db.write(sql::RESERVE_HASH, &params).await?)?;
+    refusal(&row)
 }
 
 /// A successful sign-in: sets `last_login` to now and clears the email's throttle.
@@ -188,9 +227,11 @@ pub async fn revoke_all_sessions(db: &impl Db, user_id: UserId) -> Result<u64, D
     db.execute(sql::REVOKE_ALL, &[user_id.into()]).await
 }
 
-/// Finds the user of a Google identity, else links it to the account with the same email,
-/// else creates an account (no password, default preferences) with it. `email` must be one
-/// Google has verified: linking trusts it.
+/// Finds the user of a Google identity, else links it to the account with the same email
+/// (taking that account over, without its unproved password, sessions and identities, when
+/// its address was never proved: [`sql::GOOGLE_SIGN_IN`]), else creates an account (no
+/// password, default preferences, address proved) with it. `email` must be one Google has
+/// verified: linking trusts it.
 pub async fn google_sign_in(
     db: &impl Db,
     subject: &str,
@@ -206,6 +247,7 @@ pub async fn google_sign_in(
     let outcome = match row.get::<String>("outcome")?.as_str() {
         "existing" => GoogleOutcome::Existing,
         "linked" => GoogleOutcome::Linked,
+        "claimed" => GoogleOutcome::Claimed,
         "created" => GoogleOutcome::Created,
         _ => return Err(unexpected("outcome", "unknown Google sign-in outcome")),
     };
@@ -231,19 +273,56 @@ pub async fn login_session(
         .transpose()
 }
 
-/// The password hash of an active user (`None` inside for a Google-only account); `None`
-/// if the user does not exist or is deactivated.
-pub async fn password_of(db: &impl Db, user_id: UserId) -> Result<Option<LoginCandidate>, DbError> {
-    let rows = db.read(sql::PASSWORD_OF, &[user_id.into()]).await?;
+/// Links a Google identity (`subject`, with the `email` Google verified for it) to the
+/// signed-in user; `None` if the user does not exist or is deactivated.
+pub async fn link_google(
+    db: &impl Db,
+    user_id: UserId,
+    subject: &str,
+    email: &Email,
+) -> Result<Option<LinkOutcome>, DbError> {
+    let params = [user_id.into(), string(subject), string(email.as_str())];
+    let rows = db.write(sql::LINK_GOOGLE, &params).await?;
     rows.first()
         .map(|row| {
-            Ok(LoginCandidate {
-                user_id: row.get("id")?,
-                password_hash: password_hash(row)?,
-                is_active: row.get("is_active")?,
+            Ok(match row.get::<String>("outcome")?.as_str() {
+                "linked" => LinkOutcome::Linked,
+                "already" => LinkOutcome::Already,
+                "taken" => LinkOutcome::Taken,
+                _ => return Err(unexpected("outcome", "unknown link outcome")),
             })
         })
         .transpose()
+}
+
+/// Whether the Google identity `subject` is linked to the user.
+pub async fn has_google_identity(
+    db: &impl Db,
+    user_id: UserId,
+    subject: &str,
+) -> Result<bool, DbError> {
+    let rows = db
+        .read(sql::HAS_GOOGLE_IDENTITY, &[user_id.into(), string(subject)])
+        .await?;
+    first(rows)?.get("linked")
+}
+
+/// One bounded maintenance round over the account tables ([`sql::MAINTENANCE`]): throttle
+/// windows ended `policy.window` ago, old hash budget rows, and session families revoked or
+/// expired more than `grace` ago; at most `limit` rows of each kind.
+pub async fn maintain(
+    db: &impl Db,
+    policy: ThrottlePolicy,
+    grace: Duration,
+    limit: u32,
+) -> Result<Maintained, DbError> {
+    let params = [secs(policy.window), secs(grace), count(limit)];
+    let row = first(db.write(sql::MAINTENANCE, &params).await?)?;
+    Ok(Maintained {
+        throttles: unsigned(&row, "throttles")?,
+        budgets: unsigned(&row, "budgets")?,
+        session_families: unsigned(&row, "session_families")?,
+    })
 }
 
 /// Sets a new password hash and revokes every session of the user (one statement).

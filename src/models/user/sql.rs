@@ -39,6 +39,7 @@ macro_rules! user_columns {
          (p.updated_at AT TIME ZONE 'UTC') AS p_updated_at"
     };
 }
+pub(crate) use user_columns;
 
 /// The preferences' columns (prefixed `p_`), from a relation aliased `p`.
 macro_rules! preference_columns {
@@ -104,8 +105,13 @@ pub const LIST: &str = concat!(
 /// `$2/$3` email, `$4/$5` name, `$6/$7` profile_picture, `$8/$9` profession,
 /// `$10/$11` date_of_birth, `$12/$13` timezone, `$14/$15` is_active;
 /// `$16/$17` the versions `If-Match` allows, as two arrays of the same length (the user's
-/// and the preferences' versions, pairwise; NULL: unconditional); `$18` active only.
+/// and the preferences' versions, pairwise; NULL: unconditional); `$18` active only; `$19`
+/// the session family to keep (or NULL).
 /// Returns one row: `found` (the user exists) and the updated user, NULL if not updated.
+///
+/// A new e-mail address (other than the old one in any case) is unproved
+/// (`email_verified_at` cleared) and revokes every live session family of the user but `$19`;
+/// a deactivation revokes them all. Both in this statement.
 ///
 /// `locked` locks the user and its preferences first and reads their latest committed
 /// versions (under READ COMMITTED a locking read that waited returns the row as the other
@@ -116,13 +122,15 @@ pub const UPDATE: &str = concat!(
     "WITH locked AS (
         SELECT p.*, ",
     version!("u"),
-    " AS user_version
+    " AS user_version, u.email AS old_email
         FROM users u JOIN user_preferences p ON p.user_id = u.id
         WHERE u.id = $1 AND (u.is_active OR NOT $18::boolean)
         FOR UPDATE OF u, p
     ), updated AS (
         UPDATE users u SET
             email = CASE WHEN $2::boolean THEN $3::text ELSE u.email END,
+            email_verified_at = CASE WHEN $2::boolean AND lower($3::text) <> lower(u.email)
+                                     THEN NULL ELSE u.email_verified_at END,
             name = CASE WHEN $4::boolean THEN $5::text ELSE u.name END,
             profile_picture = CASE WHEN $6::boolean THEN $7::text ELSE u.profile_picture END,
             profession = CASE WHEN $8::boolean THEN $9::text ELSE u.profession END,
@@ -137,6 +145,13 @@ pub const UPDATE: &str = concat!(
         RETURNING ",
     user_columns!(),
     "
+    ), revoked AS (
+        UPDATE session_families f SET revoked_at = now()
+        FROM updated n, locked l
+        WHERE f.user_id = n.id AND f.revoked_at IS NULL
+          AND (NOT n.is_active
+               OR (lower(n.email) <> lower(l.old_email) AND f.id IS DISTINCT FROM $19::bigint))
+        RETURNING f.id
     )
     SELECT EXISTS (SELECT 1 FROM locked) AS found, updated.*
     FROM (SELECT 1) AS one LEFT JOIN updated ON true"

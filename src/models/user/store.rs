@@ -153,6 +153,7 @@ pub async fn update(
     changes: UserChanges,
     expected: Option<&[UserVersion]>,
     scope: Scope,
+    keep_session: Option<i64>,
 ) -> Result<Outcome<UserWithPreferences>, DbError> {
     if changes.is_empty() {
         return Ok(match get(db, id, scope).await? {
@@ -183,6 +184,7 @@ pub async fn update(
     params.push(versions(expected, |v| v.user_micros));
     params.push(versions(expected, |v| v.preferences_micros));
     params.push(scope.into());
+    params.push(nullable(keep_session));
     let row = first(db.write(sql::UPDATE, &params).await?)?;
     if written(&row)? {
         return UserWithPreferences::from_row(&row).map(Outcome::Done);
