@@ -32,7 +32,7 @@ SPIN ?= $(shell command -v spin 2>/dev/null \
 # Where `spin up` in this directory writes the components' stdout/stderr (Spin's default:
 # <state dir>/logs, the state dir being .spin/ beside spin.toml).
 SPIN_LOGS ?= .spin/logs
-COMPONENT_IDS := health api ingest
+COMPONENT_IDS := health api auth ingest
 
 # Fails (exit 1) with the install page when the spin CLI is missing. Never pretends.
 REQUIRE_SPIN = [ -n '$(SPIN)' ] || { \

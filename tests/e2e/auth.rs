@@ -24,19 +24,19 @@ const NEW_PASSWORD: &str = "e2e brand new passphrase";
 const OTHER_SECRET: &[u8] = b"not-the-e2e-secret-0123456789abc";
 
 /// A signed-in user: the register or login answer's tokens.
-struct Session {
-    id: i64,
-    access: String,
-    refresh: String,
+pub(crate) struct Session {
+    pub id: i64,
+    pub access: String,
+    pub refresh: String,
 }
 
 /// A request without the operator token, with a JSON body.
-fn anon(method: &str, path: &str, body: &Value) -> Request {
+pub(crate) fn anon(method: &str, path: &str, body: &Value) -> Request {
     Request::json(method, path, body).authorization(None)
 }
 
 /// A request with a user's access token, and a JSON body if given.
-fn bearer(method: &str, path: &str, token: &str, body: Option<&Value>) -> Request {
+pub(crate) fn bearer(method: &str, path: &str, token: &str, body: Option<&Value>) -> Request {
     let request = match body {
         Some(body) => Request::json(method, path, body),
         None => Request::new(method, path),
@@ -72,7 +72,7 @@ fn token_body(r: &Response, status: u16) -> Value {
     body
 }
 
-fn register_response(spin: &Spin, email: &str, name: &str, password: &str) -> Response {
+pub(crate) fn register_response(spin: &Spin, email: &str, name: &str, password: &str) -> Response {
     spin.send(&anon(
         "POST",
         "/api/v1/auth/register",
@@ -80,7 +80,7 @@ fn register_response(spin: &Spin, email: &str, name: &str, password: &str) -> Re
     ))
 }
 
-fn register(spin: &Spin, email: &str, name: &str) -> Session {
+pub(crate) fn register(spin: &Spin, email: &str, name: &str) -> Session {
     let r = register_response(spin, email, name, PASSWORD);
     let body = token_body(&r, 201);
     Session {
@@ -92,7 +92,7 @@ fn register(spin: &Spin, email: &str, name: &str) -> Session {
     }
 }
 
-fn login(spin: &Spin, email: &str, password: &str) -> Response {
+pub(crate) fn login(spin: &Spin, email: &str, password: &str) -> Response {
     spin.send(&anon(
         "POST",
         "/api/v1/auth/login",
@@ -100,7 +100,7 @@ fn login(spin: &Spin, email: &str, password: &str) -> Response {
     ))
 }
 
-fn refresh(spin: &Spin, token: &str) -> Response {
+pub(crate) fn refresh(spin: &Spin, token: &str) -> Response {
     spin.send(&anon(
         "POST",
         "/api/v1/auth/refresh",
@@ -109,7 +109,7 @@ fn refresh(spin: &Spin, token: &str) -> Response {
 }
 
 /// A 401 problem with `WWW-Authenticate: Bearer`.
-fn refused(r: &Response, what: &str) {
+pub(crate) fn refused(r: &Response, what: &str) {
     assert_eq!(r.status, 401, "{what}: {}", r.describe());
     assert_eq!(
         r.header("www-authenticate"),
@@ -176,6 +176,11 @@ fn me_routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
             "POST",
             "/api/v1/me/password",
             Some(json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})),
+        ),
+        (
+            "POST",
+            "/api/v1/me/identities/google",
+            Some(json!({"id_token": "x", "current_password": PASSWORD})),
         ),
     ]
 }
@@ -514,7 +519,7 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
                 "PATCH",
                 "/api/v1/me",
                 &a.access,
-                Some(&json!({"email": "USER-B@example.com"})),
+                Some(&json!({"email": "USER-B@example.com", "current_password": PASSWORD})),
             ));
             expect::problem(&r, 409);
             assert_eq!(expect::json(&me(spin, &b.access), 200), b_before, "B untouched");
@@ -579,7 +584,7 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
             }
             assert_eq!(
                 pg.psql(
-                    "SELECT failures FROM login_throttles WHERE email_key = 'locked@example.com'"
+                    "SELECT attempts FROM login_throttles WHERE email_key = 'locked@example.com'"
                 ),
                 "5"
             );
@@ -595,7 +600,7 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
             }
             assert_eq!(
                 pg.psql(
-                    "SELECT failures FROM login_throttles WHERE email_key = 'locked@example.com'"
+                    "SELECT attempts FROM login_throttles WHERE email_key = 'locked@example.com'"
                 ),
                 "5",
                 "a locked attempt is not counted"

@@ -73,7 +73,7 @@ pub fn spin_variables() -> Vec<String> {
     ]
 }
 
-fn id_token(claims: &Value) -> String {
+pub(crate) fn id_token(claims: &Value) -> String {
     let jwk: JsonWebKey<'_> = serde_json::from_str(PRIVATE_JWK).expect("fixture JWK");
     let key = RsaPrivateKey::try_from(&jwk).expect("fixture private key");
     let header = Header::empty().with_key_id(KID).with_token_type("JWT");
@@ -82,7 +82,7 @@ fn id_token(claims: &Value) -> String {
         .expect("signed")
 }
 
-fn claims(sub: &str, email: &str) -> Value {
+pub(crate) fn claims(sub: &str, email: &str) -> Value {
     let iat = chrono::Utc::now().timestamp();
     json!({
         "iss": "accounts.google.com",

@@ -10,6 +10,8 @@
 //!   method of both components, 50 concurrent creates, accounts and sign-in ([`auth`]:
 //!   register, login, refresh, logout, /me, forged tokens, the throttle), and at the end a look at
 //!   `pg_stat_activity` for sessions left inside a transaction;
+//! - [`attacks_on_accounts`]: issue 22's attacks on accounts ([`attacks`]), its own pair and
+//!   a second `spin up` with a small hash budget;
 //! - [`database_outage_and_recovery`]: its own pair, for stopping, freezing and restarting
 //!   the database under a running `spin up`;
 //! - [`sources_and_feed`]: its own PostgreSQL, a fixture HTTP server on loopback (pages and
@@ -26,6 +28,7 @@
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
 
+mod attacks;
 mod auth;
 mod checks;
 mod client;
@@ -102,6 +105,22 @@ fn every_route_on_one_server() {
     });
     logs_are_clean(&spin, &mut checks);
     checks.finish("every_route_on_one_server", || spin.component_logs(30));
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn attacks_on_accounts() {
+    wasm_built();
+    let pg = Postgres::start();
+    let mut checks = checks::Checks::new();
+    let logs = {
+        let spin = Spin::start(&pg);
+        attacks::checks(&spin, &pg, &mut checks);
+        logs_are_clean(&spin, &mut checks);
+        spin.component_logs(30)
+    };
+    attacks::budget_checks(&pg, &mut checks);
+    checks.finish("attacks_on_accounts", || logs);
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //! | `google_jwks_url`  | where Google's signing keys are published                         |
 //! | `outbound_allow_loopback` | `true`: subscribing may fetch from 127.0.0.0/8, `::1`, `localhost` (tests only; default `false`) |
 //! | `youtube_origin`   | where YouTube channel pages are fetched from (default `https://www.youtube.com`; a fixture server in tests) |
-//! | `hash_budget`      | password hashes per second, `PER_CLIENT/GLOBAL` (default `5/20`; see [`HashBudget`]) |
+//! | `hash_budget`      | password hashes per second, `PER_CLIENT/GLOBAL` (default `3/10`; see [`HashBudget`]) |
 //!
 //! A setting that is missing or invalid disables what needs it (503 "not configured" on those
 //! routes, logged once per request with a constant reason), never the rest of the API.

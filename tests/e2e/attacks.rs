@@ -1,0 +1,161 @@
+//! Issue 22's attacks on accounts, as the attacker ran them, under the real host: each
+//! check failed against the code before the fix.
+
+use serde_json::json;
+
+use crate::auth::{PASSWORD, anon, bearer, login, refresh, refused, register};
+use crate::checks::Checks;
+use crate::client::Request;
+use crate::concurrency::all_at_once;
+use crate::expect;
+use crate::google::{claims, id_token};
+use crate::harness::{Postgres, Spin, SpinOptions};
+
+const ATTACKER_PASSWORD: &str = "the attacker's own passphrase";
+
+pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
+    checks.run(
+        "attack 1a: an account registered with the victim's address goes to the victim's Google sign-in; the attacker's password and session die",
+        || {
+            let attacker = crate::auth::register_response(
+                spin,
+                "prey@example.org",
+                "Attacker",
+                ATTACKER_PASSWORD,
+            );
+            let body = expect::json(&attacker, 201);
+            let attacker_refresh = body["refresh_token"].as_str().expect("refresh").to_owned();
+            let r = spin.send(&Request::json(
+                "POST",
+                "/api/v1/auth/google",
+                &json!({ "id_token": id_token(&claims("e2e-prey", "prey@example.org")) }),
+            ));
+            expect::json(&r, 200);
+            refused(
+                &login(spin, "prey@example.org", ATTACKER_PASSWORD),
+                "the attacker's password",
+            );
+            refused(&refresh(spin, &attacker_refresh), "the attacker's session");
+            assert_eq!(
+                pg.psql("SELECT count(*) FROM users WHERE email = 'prey@example.org' AND password_hash IS NULL AND email_verified_at IS NOT NULL"),
+                "1"
+            );
+        },
+    );
+    checks.run(
+        "attack 1c: a stolen access token cannot move the e-mail (422 without the password, 403 with a wrong one)",
+        || {
+            let owner = register(spin, "owner@example.org", "Owner");
+            for (body, status) in [
+                (json!({"email": "thief@example.org"}), 422),
+                (
+                    json!({"email": "thief@example.org", "current_password": "a guess"}),
+                    403,
+                ),
+            ] {
+                let r = spin.send(&bearer("PATCH", "/api/v1/me", &owner.access, Some(&body)));
+                expect::problem(&r, status);
+            }
+            assert_eq!(
+                pg.psql("SELECT count(*) FROM users WHERE email = 'owner@example.org'"),
+                "1"
+            );
+            let r = spin.send(&bearer(
+                "PATCH",
+                "/api/v1/me",
+                &owner.access,
+                Some(&json!({"email": "owner.new@example.org", "current_password": PASSWORD})),
+            ));
+            assert_eq!(expect::json(&r, 200)["email"], "owner.new@example.org");
+        },
+    );
+    checks.run(
+        "attack 3: 49 concurrent wrong guesses get at most 5 verifications; the right password after them is 429",
+        || {
+            register(spin, "burst@example.org", "Burst");
+            let guesses = (0..49)
+                .map(|n| {
+                    anon(
+                        "POST",
+                        "/api/v1/auth/login",
+                        &json!({"email": "burst@example.org", "password": format!("wrong guess {n}")}),
+                    )
+                })
+                .collect();
+            let statuses: Vec<u16> = all_at_once(spin.port, guesses)
+                .iter()
+                .map(|r| r.status)
+                .collect();
+            let verified = statuses.iter().filter(|s| **s == 401).count();
+            assert!(verified <= 5, "{verified} verified: {statuses:?}");
+            assert!(
+                statuses.iter().all(|s| *s == 401 || *s == 429),
+                "only 401s and 429s (a 503 here is the busy instance faking an outage): {statuses:?}"
+            );
+            let right = login(spin, "burst@example.org", PASSWORD);
+            expect::problem(&right, 429);
+            assert_eq!(
+                pg.psql("SELECT attempts FROM login_throttles WHERE email_key = 'burst@example.org'"),
+                "5"
+            );
+        },
+    );
+    checks.run(
+        "attack 5: passwords that cannot be one (129 characters) write no throttle row and lock nobody",
+        || {
+            register(spin, "lockme@example.org", "Lock Me");
+            for _ in 0..10 {
+                refused(
+                    &login(spin, "lockme@example.org", &"x".repeat(129)),
+                    "129 characters",
+                );
+            }
+            assert_eq!(
+                pg.psql("SELECT count(*) FROM login_throttles WHERE email_key = 'lockme@example.org'"),
+                "0"
+            );
+            expect::json(&login(spin, "lockme@example.org", PASSWORD), 200);
+        },
+    );
+}
+
+/// The hash budgets under the host: a `spin up` of its own with `hash_budget=2/1000`.
+pub fn budget_checks(pg: &Postgres, checks: &mut Checks) {
+    let spin = Spin::start_with(
+        pg,
+        &SpinOptions {
+            variables: vec![("hash_budget".into(), "2/1000".into())],
+            ..SpinOptions::default()
+        },
+    );
+    checks.run(
+        "attack 4: a client gets 2 password checks a second, then 429 with Retry-After: 1 (its own spin-client-addr header changes nothing)",
+        || {
+            for _ in 0..5 {
+                pg.psql("DELETE FROM hash_budgets");
+                let statuses: Vec<(u16, Option<String>)> = (0..3)
+                    .map(|n| {
+                        let r = spin.send(
+                            &anon(
+                                "POST",
+                                "/api/v1/auth/login",
+                                &json!({"email": format!("nobody{n}@example.org"), "password": "wrong guess"}),
+                            )
+                            .header("spin-client-addr", &format!("198.51.100.{n}:1")),
+                        );
+                        (r.status, r.header("retry-after").map(str::to_owned))
+                    })
+                    .collect();
+                if pg.psql("SELECT count(DISTINCT window_start) + count(*) FILTER (WHERE date_trunc('second', created_at) <> window_start) FROM hash_budgets") != "1" {
+                    continue; // the three ran across two seconds of the database's clock
+                }
+                assert_eq!(
+                    statuses,
+                    [(401, None), (401, None), (429, Some("1".to_owned()))],
+                );
+                return;
+            }
+            panic!("never ran within one second");
+        },
+    );
+}
