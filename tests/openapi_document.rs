@@ -309,6 +309,10 @@ async fn every_operation_answers_as_documented() {
         "new_password": "another fine passphrase"});
     let changed = send("POST", "/api/v1/me/password", Some(change), me).await;
     assert_eq!(changed.status, 204);
+    // Google is not configured here: after the password check, a problem (503).
+    let link = json!({"id_token": "x.y.z", "current_password": "another fine passphrase"});
+    let linked = send("POST", "/api/v1/me/identities/google", Some(link), me).await;
+    assert_eq!(linked.status, 503, "{}", linked.json());
     // Subscriptions and the feed (a subreddit needs no fetch; NoOutbound fails any fetch).
     let subscriptions = "/api/v1/me/subscriptions";
     let subscribed = send("POST", subscriptions, Some(json!({"url": "r/rust"})), me).await;

@@ -159,3 +159,69 @@ pub fn budget_checks(pg: &Postgres, checks: &mut Checks) {
         },
     );
 }
+
+/// Issue 22, attack 4: anonymous sign-ins (each an Argon2id hash) beside a signed-in user's
+/// writes. Before the fix, 174 of 400 logins and 4 of 25 PATCHes of the other user answered
+/// 503 with the database healthy, and 2 of those PATCHes were stored. Here without a hash
+/// budget (the CPU as busy as an attacker can make it): every login is 401, every PATCH 200,
+/// and each PATCH's answer agrees with the row.
+pub fn cpu_burst_checks(pg: &Postgres, checks: &mut Checks) {
+    let spin = Spin::start(pg);
+    checks.run(
+        "attack 4: 160 anonymous sign-ins from 16 clients beside 25 PATCHes of a signed-in user: no 503, no write answered as failed that was stored",
+        || {
+            let writer = register(&spin, "writer@example.org", "Writer");
+            let port = spin.port;
+            let burst: Vec<_> = (0..16)
+                .map(|client| {
+                    std::thread::spawn(move || {
+                        (0..10)
+                            .map(|n| {
+                                anon(
+                                    "POST",
+                                    "/api/v1/auth/login",
+                                    &json!({"email": format!("burst{client}-{n}@example.org"), "password": "not a password of anyone"}),
+                                )
+                                .send(port)
+                                .map(|r| r.status)
+                                .unwrap_or(0)
+                            })
+                            .collect::<Vec<u16>>()
+                    })
+                })
+                .collect();
+            let mut patches = Vec::new();
+            for n in 0..25 {
+                let name = format!("Writer {n}");
+                let r = spin.send(&bearer(
+                    "PATCH",
+                    "/api/v1/me",
+                    &writer.access,
+                    Some(&json!({ "name": name })),
+                ));
+                let stored = pg.psql(&format!(
+                    "SELECT name FROM users WHERE id = {}",
+                    writer.id
+                ));
+                patches.push((r.status, stored == name));
+            }
+            let logins: Vec<u16> = burst
+                .into_iter()
+                .flat_map(|t| t.join().expect("client thread"))
+                .collect();
+            assert!(
+                logins.iter().all(|s| *s == 401),
+                "every anonymous sign-in is 401: {logins:?}"
+            );
+            let answered_failed_but_stored = patches
+                .iter()
+                .filter(|(status, stored)| *status != 200 && *stored)
+                .count();
+            assert_eq!(answered_failed_but_stored, 0, "{patches:?}");
+            assert!(
+                patches.iter().all(|(status, stored)| *status == 200 && *stored),
+                "every PATCH 200 and stored: {patches:?}"
+            );
+        },
+    );
+}

@@ -120,6 +120,7 @@ fn attacks_on_accounts() {
         spin.component_logs(30)
     };
     attacks::budget_checks(&pg, &mut checks);
+    attacks::cpu_burst_checks(&pg, &mut checks);
     checks.finish("attacks_on_accounts", || logs);
 }
 
