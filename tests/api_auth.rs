@@ -11,8 +11,8 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
-use common::Instance;
 use common::api::{AUTH_KEYS, Api, NoOutbound, Reply, TOKEN, config};
+use common::{Instance, within_one_second};
 use http::Method;
 use keemu::auth::token::{AccessTokens, JwtAlgorithm, TokenKey, sha256_hex};
 use keemu::domain::UserId;
@@ -730,34 +730,6 @@ async fn wrong_current_passwords_count_toward_the_throttle() {
     );
 }
 
-/// Runs `attempt` until every hash budget row it wrote is of one second (the budgets count
-/// per second of the database's `now()`), at most five times; budgets and throttles start
-/// empty each time.
-async fn within_one_second<F, Fut>(t: &Auth, mut attempt: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..5 {
-        t.api
-            .db
-            .client()
-            .await
-            .batch_execute("DELETE FROM hash_budgets; DELETE FROM login_throttles")
-            .await
-            .expect("reset the budgets");
-        let passed = attempt().await;
-        if t.count("SELECT count(DISTINCT window_start) + count(*) FILTER (WHERE date_trunc('second', created_at) <> window_start) FROM hash_budgets")
-            .await
-            == 1
-        {
-            assert!(passed, "refused as expected within one second");
-            return;
-        }
-    }
-    panic!("never ran within one second");
-}
-
 /// Issue 22, attack 4: anonymous requests made the service compute Argon2id without bound.
 /// Now each client, and all clients together, have a budget of hashes per second, counted in
 /// the database before any hash: 429 with `Retry-After: 1` beyond it. The client is the
@@ -789,28 +761,36 @@ async fn password_hashes_are_bounded_per_client_and_in_all() {
             .append("spin-client-addr", real.parse().expect("header"));
         t.send(request).await
     }
-    within_one_second(&t, || async {
-        let mut statuses = Vec::new();
-        for n in 0..3 {
-            let reply = login_from(&t, Some(format!("198.51.100.{n}:1")), "192.0.2.7:4000").await;
-            statuses.push(reply.status);
-            if reply.status == 429 {
-                assert_eq!(reply.header("retry-after").as_deref(), Some("1"));
-                assert!(
-                    reply.json()["detail"]
-                        .as_str()
-                        .is_some_and(|d| d.contains("password checks"))
-                );
+    within_one_second(
+        &t.api.db,
+        "DELETE FROM hash_budgets; DELETE FROM login_throttles",
+        || async {
+            let mut statuses = Vec::new();
+            for n in 0..3 {
+                let reply =
+                    login_from(&t, Some(format!("198.51.100.{n}:1")), "192.0.2.7:4000").await;
+                statuses.push(reply.status);
+                if reply.status == 429 {
+                    assert_eq!(reply.header("retry-after").as_deref(), Some("1"));
+                    assert!(
+                        reply.json()["detail"]
+                            .as_str()
+                            .is_some_and(|d| d.contains("password checks"))
+                    );
+                }
             }
-        }
-        // Another client gets the service's last hash of this second, then nobody does.
-        statuses.push(login_from(&t, None, "192.0.2.8:4000").await.status);
-        statuses.push(login_from(&t, None, "192.0.2.9:4000").await.status);
-        statuses == [401, 401, 429, 401, 429]
-    })
+            // Another client gets the service's last hash of this second, then nobody does.
+            statuses.push(login_from(&t, None, "192.0.2.8:4000").await.status);
+            statuses.push(login_from(&t, None, "192.0.2.9:4000").await.status);
+            statuses == [401, 401, 429, 401, 429]
+        },
+    )
     .await;
     // Registration hashes a new password: the same budgets.
-    within_one_second(&t, || async {
+    within_one_second(
+        &t.api.db,
+        "DELETE FROM hash_budgets; DELETE FROM login_throttles",
+        || async {
         let mut statuses = Vec::new();
         for n in 0..3 {
             let mut request = request(

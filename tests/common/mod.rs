@@ -84,3 +84,31 @@ pub async fn hanging_address() -> String {
     });
     format!("host=127.0.0.1 port={port} user=postgres dbname=postgres")
 }
+
+/// Runs `check` until every hash budget row it wrote was created and last counted in one
+/// second of the database's `now()` (the budgets count per second, so a run across two
+/// seconds proves nothing), at most five times. `reset` runs on `db` before each try.
+pub async fn within_one_second<F, Fut>(db: &TestDatabase, reset: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let one_second = "SELECT count(DISTINCT window_start) \
+        + count(*) FILTER (WHERE date_trunc('second', created_at) <> window_start) \
+        FROM hash_budgets";
+    for _ in 0..5 {
+        let client = db.client().await;
+        client.batch_execute(reset).await.expect("reset");
+        let passed = check().await;
+        let seconds: i64 = client
+            .query_one(one_second, &[])
+            .await
+            .expect("budget rows")
+            .get(0);
+        if seconds == 1 {
+            assert!(passed, "the budget check failed within one second");
+            return;
+        }
+    }
+    panic!("never ran within one second");
+}

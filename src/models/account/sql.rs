@@ -9,6 +9,30 @@
 //! The throttle policy (attempts allowed, window length) and the hash budgets are bound as
 //! `bigint` parameters, so Rust holds them in one place.
 
+/// The CTEs `f` (a new session family for the user of CTE `$user`) and `s` (its first
+/// refresh token: hash `$token`, expiry `$expires`, a UTC `timestamp`): every statement that
+/// starts a session.
+macro_rules! session_ctes {
+    ($user:literal, $token:literal, $expires:literal) => {
+        concat!(
+            "f AS (
+        INSERT INTO session_families (user_id) SELECT id FROM ",
+            $user,
+            "
+        RETURNING id, user_id
+    ), s AS (
+        INSERT INTO sessions (family_id, token_hash, expires_at)
+        SELECT f.id, ",
+            $token,
+            "::text, (",
+            $expires,
+            "::timestamp AT TIME ZONE 'UTC') FROM f
+        RETURNING id, family_id, expires_at
+    )"
+        )
+    };
+}
+
 /// The budget CTEs of [`RESERVE_VERIFICATION`] and [`RESERVE_HASH`]: `client` counts one
 /// hash in the caller's one-second window (`$c` its key) unless `skip`; `global` counts it in
 /// the service's window only if the client was within its budget (`$cmax`). Each window is
@@ -146,14 +170,9 @@ pub const REGISTER: &str = concat!(
     ), p AS (
         INSERT INTO user_preferences (user_id) SELECT id FROM u
         RETURNING *
-    ), f AS (
-        INSERT INTO session_families (user_id) SELECT id FROM u
-        RETURNING id, user_id
-    ), s AS (
-        INSERT INTO sessions (family_id, token_hash, expires_at)
-        SELECT f.id, $5::text, ($6::timestamp AT TIME ZONE 'UTC') FROM f
-        RETURNING id, family_id, expires_at
-    )
+    ), ",
+    session_ctes!("u", "$5", "$6"),
+    "
     SELECT ",
     crate::models::user::sql::user_columns!(),
     ", s.id AS s_id, s.family_id, f.user_id,
@@ -163,16 +182,13 @@ pub const REGISTER: &str = concat!(
 
 /// `$1` user id, `$2` token hash, `$3` expires_at (UTC `timestamp`). A new family (one
 /// sign-in) and its first refresh token.
-pub const CREATE_SESSION: &str = "WITH f AS (
-        INSERT INTO session_families (user_id) VALUES ($1::bigint)
-        RETURNING id, user_id
-    ), s AS (
-        INSERT INTO sessions (family_id, token_hash, expires_at)
-        SELECT f.id, $2::text, ($3::timestamp AT TIME ZONE 'UTC') FROM f
-        RETURNING id, family_id, expires_at
-    )
+pub const CREATE_SESSION: &str = concat!(
+    "WITH u AS (SELECT $1::bigint AS id), ",
+    session_ctes!("u", "$2", "$3"),
+    "
     SELECT s.id, s.family_id, f.user_id, (s.expires_at AT TIME ZONE 'UTC') AS expires_at
-    FROM s JOIN f ON f.id = s.family_id";
+    FROM s JOIN f ON f.id = s.family_id"
+);
 
 /// `$1` presented token hash, `$2` new token hash, `$3` new expires_at (UTC `timestamp`).
 ///
@@ -326,22 +342,19 @@ pub const HAS_GOOGLE_IDENTITY: &str = "SELECT EXISTS (
 /// sign-in: sets `last_login`, clears the email's throttle and starts a session (a new family
 /// and its first refresh token), all in one statement. No row if the user does not exist or
 /// is deactivated (then nothing changed).
-pub const LOGIN_SESSION: &str = "WITH u AS (
+pub const LOGIN_SESSION: &str = concat!(
+    "WITH u AS (
         UPDATE users SET last_login = now() WHERE id = $1::bigint AND is_active
         RETURNING id, email
     ), cleared AS (
         DELETE FROM login_throttles t USING u WHERE t.email_key = lower(u.email)
         RETURNING t.id
-    ), f AS (
-        INSERT INTO session_families (user_id) SELECT id FROM u
-        RETURNING id, user_id
-    ), s AS (
-        INSERT INTO sessions (family_id, token_hash, expires_at)
-        SELECT f.id, $2::text, ($3::timestamp AT TIME ZONE 'UTC') FROM f
-        RETURNING id, family_id, expires_at
-    )
+    ), ",
+    session_ctes!("u", "$2", "$3"),
+    "
     SELECT s.id, s.family_id, f.user_id, (s.expires_at AT TIME ZONE 'UTC') AS expires_at
-    FROM s JOIN f ON f.id = s.family_id";
+    FROM s JOIN f ON f.id = s.family_id"
+);
 
 /// `$1` user id. The password hash of an active user (NULL for a Google-only account); no
 /// row if the user does not exist or is deactivated.
