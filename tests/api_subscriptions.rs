@@ -896,3 +896,29 @@ async fn routes_and_methods() {
     let reply = env.call("", "GET", "/api/v1/me/feed", None).await;
     assert_eq!(reply.status, 401);
 }
+
+/// Issue 22 item 9: a subscription's own name refuses Unicode format characters (an
+/// invisible or direction-changing character) with 422 on `display_name`; nothing written.
+#[tokio::test]
+async fn a_display_name_with_format_characters_is_refused() {
+    let env = Env::new().await;
+    let (ada, _) = env.user("ada@example.com").await;
+    let reply = env.subscribe(&ada, "r/rust").await;
+    let path = format!(
+        "/api/v1/me/subscriptions/{}",
+        reply.body["id"].as_i64().expect("id")
+    );
+    for name in ["Rust\u{202e}news", "Rust\u{200b}", "\u{2066}Rust"] {
+        let reply = env
+            .call(&ada, "PATCH", &path, Some(json!({ "display_name": name })))
+            .await;
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        assert_eq!(reply.body["errors"][0]["field"], "display_name");
+        assert_eq!(reply.statements, 0);
+    }
+    assert_eq!(
+        env.count("SELECT count(*) FROM user_subscriptions WHERE display_name IS NOT NULL")
+            .await,
+        0
+    );
+}
