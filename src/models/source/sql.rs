@@ -49,32 +49,42 @@ macro_rules! older_than {
     };
 }
 
-/// `$1` user, `$2` kind, `$3` identifier, `$4` title, `$5` site_url, `$6` feed_url.
+/// `$1` user, `$2` kind, `$3` identifier, `$4` title, `$5` site_url, `$6` feed_url, `$7` the
+/// most subscriptions a user may have.
 ///
 /// The source is upserted on `(kind, identifier)` (an existing source keeps its title and
 /// site URL when it has them), then the subscription on `(user_id, source_id)`: a new one is
 /// inserted, an existing one is returned, reactivated if it was inactive. `created` says
 /// which (`xmax = 0` only for a row this statement inserted). Nothing is written, and no row
 /// is returned, if the user is not active.
+///
+/// The limit: the user's row is locked first (`room`), then the user's subscriptions to
+/// other sources are counted by `user_subscriptions_besides` (migration V7: a function, so
+/// the count sees what concurrent subscribes committed while this one waited for the lock).
+/// At `$7` or more, nothing is written and the one row has `user_id` with NULL subscription
+/// columns. Following a source already followed is never refused.
 pub const SUBSCRIBE: &str = concat!(
     "WITH u AS (
-        SELECT id FROM users WHERE id = $1::bigint AND is_active
+        SELECT id FROM users WHERE id = $1::bigint AND is_active FOR NO KEY UPDATE
+    ), room AS (
+        SELECT id FROM u WHERE user_subscriptions_besides(u.id, $2::text, $3::text) < $7::bigint
     ), s AS (
         INSERT INTO content_sources (kind, identifier, title, site_url, feed_url)
-        SELECT $2::text, $3::text, $4::text, $5::text, $6::text FROM u
+        SELECT $2::text, $3::text, $4::text, $5::text, $6::text FROM room
         ON CONFLICT (kind, identifier) DO UPDATE SET
             title = COALESCE(content_sources.title, EXCLUDED.title),
             site_url = COALESCE(content_sources.site_url, EXCLUDED.site_url)
         RETURNING *
     ), us AS (
         INSERT INTO user_subscriptions (user_id, source_id)
-        SELECT u.id, s.id FROM u, s
+        SELECT room.id, s.id FROM room, s
         ON CONFLICT (user_id, source_id) DO UPDATE SET is_active = true
         RETURNING *, (xmax = 0) AS created
     )
-    SELECT us.created, ",
+    SELECT u.id AS user_id, sub.* FROM u
+    LEFT JOIN (SELECT us.created, ",
     subscription_columns!(),
-    " FROM us JOIN s ON s.id = us.source_id"
+    " FROM us JOIN s ON s.id = us.source_id) sub ON true"
 );
 
 /// `$1` user, `$2` after (subscription id, or NULL), `$3` limit. Subscriptions by id
