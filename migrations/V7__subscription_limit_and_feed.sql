@@ -33,7 +33,7 @@ $$;
 -- The feed page (FEED in src/models/source/sql.rs, issue 22 item 8): its cost no longer
 -- grows with the number of sources a user follows. All items in feed order, with their
 -- source, for the window of the newest items older than the cursor (index only)...
-CREATE INDEX ix_content_items_published_at_id
+CREATE INDEX ix_content_items_published_at_id_source_id
     ON content_items (published_at DESC, id DESC) INCLUDE (source_id);
 -- ...kept when their source is one of the user's active subscriptions (index only).
 CREATE INDEX ix_user_subscriptions_user_id_source_id

@@ -66,7 +66,7 @@ fn cursor(hours: i64) -> (Option<NaiveDateTime>, Option<i64>) {
 /// The per-source index: a subscription's items, and the feed's per-source heads.
 const PER_SOURCE: &str = "ix_content_items_source_id_published_at_id";
 /// All items in feed order (with their source): the feed's window of the newest items.
-const ALL_ITEMS: &str = "ix_content_items_published_at_id";
+const ALL_ITEMS: &str = "ix_content_items_published_at_id_source_id";
 
 /// The checks shared by both statements: bounded rows per node, items read from the
 /// per-source index or the feed-order index with the cursor as an index condition, or by

@@ -11,9 +11,10 @@
 //!
 //! Item lists are keyset pages on `(published_at, id)` descending. With no cursor the bound
 //! is `('infinity', max bigint)`, so the comparison stays an index condition of
-//! `ix_content_items_source_id_published_at_id` (and of `ix_content_items_published_at_id`
-//! for the feed) in a generic plan too; items are read from those indexes starting at the
-//! cursor, and a page costs the same at any depth (`tests/feed_plan.rs` reads the plans).
+//! `ix_content_items_source_id_published_at_id` (and of
+//! `ix_content_items_published_at_id_source_id` for the feed) in a generic plan too; items
+//! are read from those indexes starting at the cursor, and a page costs the same at any
+//! depth (`tests/feed_plan.rs` reads the plans).
 
 /// A subscription's columns and its source's (prefixed `s_`), from relations aliased `us`
 /// and `s`.
@@ -188,10 +189,10 @@ pub const ITEMS: &str = concat!(
 ///   is one index probe per followed source plus `$4 x $4` entries: a few pages per source.
 /// - `fast`, tried first when the user follows more than `5 x $4` sources (where the probes
 ///   would cost more than it does): the newest `20 x $4` items of all sources older than the
-///   cursor, read in feed order from `ix_content_items_published_at_id` (which includes
-///   `source_id`), kept when their source is one the user follows (`mine`, from the partial
-///   index `ix_user_subscriptions_user_id_source_id`). That window is a prefix of all items
-///   in feed order, so if it holds `$4` of the user's items they are the page, and `slow`
+///   cursor, read in feed order from `ix_content_items_published_at_id_source_id` (which
+///   includes `source_id`), kept when their source is one the user follows (`mine`, from
+///   the partial index `ix_user_subscriptions_user_id_source_id`). That window is a prefix
+///   of all items in feed order, so if it holds `$4` of the user's items they are the page, and `slow`
 ///   is never executed (`WHERE (SELECT count(*) FROM fast) < $4` is a one-time filter). It
 ///   succeeds when the user's sources publish at least a twentieth of what is published:
 ///   the more sources one follows, the likelier. Otherwise the page costs both, at most the
