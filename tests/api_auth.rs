@@ -1988,3 +1988,62 @@ async fn auth_routes_are_not_configured_without_keys() {
     .await;
     assert_eq!(users.status, 200);
 }
+
+/// Issue 22 item 9: `con\u{200b}foo@…` registered as an account that looks exactly like
+/// `confoo@…`, and a name ending in U+202E reversed what followed it. Registration and
+/// `PATCH /me` refuse Unicode format characters (category Cf) with 422 naming the field,
+/// and canonically equivalent e-mails are one account.
+#[tokio::test]
+async fn register_and_me_refuse_invisible_and_direction_changing_characters() {
+    let t = Auth::new().await;
+    let field_of = |reply: &Reply| -> Vec<String> {
+        reply.json()["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    for (email, name, field) in [
+        ("con\u{200b}foo@example.com", "Con", "email"),
+        ("confoo@example.com\u{202e}", "Con", "email"),
+        ("\u{feff}confoo@example.com", "Con", "email"),
+        ("confoo@example.com", "Con\u{202e}gnp.exe", "name"),
+        ("confoo@example.com", "\u{2067}Con", "name"),
+    ] {
+        let reply = t.register_reply(email, name, PASSWORD).await;
+        assert_eq!(reply.status, 422, "{email:?} {name:?}: {}", reply.json());
+        assert!(
+            field_of(&reply).contains(&field.to_owned()),
+            "{email:?} {name:?}: {}",
+            reply.json()
+        );
+    }
+    assert_eq!(t.count("SELECT count(*) FROM users").await, 0);
+
+    let (me, _) = t.register("confoo@example.com", "Con").await;
+    for (body, field) in [
+        (json!({"email": "con\u{200b}foo@example.com"}), "email"),
+        (json!({"name": "Con\u{202e}"}), "name"),
+        (json!({"name": "C\u{ad}on"}), "name"),
+    ] {
+        let reply = t
+            .user(&me.access, "PATCH", "/api/v1/me", Some(body.clone()), &[])
+            .await;
+        assert_eq!(reply.status, 422, "{body}: {}", reply.json());
+        assert!(field_of(&reply).contains(&field.to_owned()), "{body}");
+    }
+    assert_eq!(
+        t.count("SELECT count(*) FROM users WHERE email = 'confoo@example.com' AND name = 'Con'")
+            .await,
+        1
+    );
+
+    // `é` precomposed and `e` + combining acute are one address (NFC before comparing).
+    t.register("\u{e9}lodie@example.fr", "Élodie").await;
+    let reply = t
+        .register_reply("E\u{301}LODIE@example.fr", "Other", PASSWORD)
+        .await;
+    assert_eq!(reply.status, 409, "{}", reply.json());
+    t.signed_in("e\u{301}lodie@example.fr", PASSWORD).await;
+}

@@ -224,3 +224,73 @@ async fn an_unconditional_write_applies_on_top_of_a_concurrent_change() {
     assert_eq!(api.count("SELECT count(*) FROM users").await, 0);
     assert_eq!(api.count("SELECT count(*) FROM user_preferences").await, 0);
 }
+
+/// Issue 22 item 8, the interleaving that defeats a count written in the statement itself:
+/// a concurrent subscribe of the same user holds the user's row lock and has just added the
+/// user's last allowed subscription; this subscribe waits for that lock, and once the other
+/// commits it must see that subscription and refuse (422), not count with the snapshot it
+/// took before waiting (which would let the user pass the limit).
+#[tokio::test]
+async fn a_subscribe_waiting_behind_another_counts_what_it_committed() {
+    let limit = keemu::models::source::MAX_SUBSCRIPTIONS;
+    let api = Api::new().await;
+    let (_, id) = api.create("limit@example.com", "Limit").await;
+    let seed = api.db.client().await;
+    seed.batch_execute(&format!(
+        "INSERT INTO content_sources (kind, identifier, feed_url)
+             SELECT 'subreddit', 'filler' || g, 'https://www.reddit.com/r/filler' || g || '/.rss'
+             FROM generate_series(1, {limit}) AS g;
+         INSERT INTO user_subscriptions (user_id, source_id)
+             SELECT {id}, id FROM content_sources WHERE identifier <> 'filler{limit}';"
+    ))
+    .await
+    .expect("seed");
+    let token = common::api::config()
+        .tokens
+        .as_ref()
+        .expect("tokens")
+        .issue(
+            keemu::domain::UserId::new(id).expect("id"),
+            chrono::Utc::now(),
+        )
+        .expect("token");
+
+    // The other subscribe, as SUBSCRIBE does it: the user's row lock, then its insert.
+    let session = api.db.client().await;
+    let observer = api.db.client().await;
+    session.batch_execute("BEGIN").await.expect("begin");
+    session
+        .batch_execute(&format!(
+            "SELECT id FROM users WHERE id = {id} FOR NO KEY UPDATE;
+             INSERT INTO user_subscriptions (user_id, source_id)
+                 SELECT {id}, id FROM content_sources WHERE identifier = 'filler{limit}';"
+        ))
+        .await
+        .expect("held subscribe");
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/me/subscriptions")
+        .header("authorization", format!("Bearer {}", token.as_str()))
+        .header("content-type", "application/json")
+        .body(bytes::Bytes::from(json!({"url": "r/onemore"}).to_string()))
+        .expect("request");
+    let call = send_on(&api.instance, request);
+    tokio::pin!(call);
+    let reply = tokio::select! {
+        reply = &mut call => reply,
+        () = until_blocked_on_a_lock(&observer) => {
+            session.batch_execute("COMMIT").await.expect("commit");
+            call.await
+        }
+    };
+    session.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(reply.status, 422, "{}", reply.json());
+    assert_eq!(reply.json()["errors"][0]["field"], "url");
+    assert_eq!(
+        api.count(&format!(
+            "SELECT count(*) FROM user_subscriptions WHERE user_id = {id}"
+        ))
+        .await,
+        limit
+    );
+}

@@ -212,6 +212,19 @@ impl Env {
     }
 
     async fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.call_on(&self.instance, token, method, path, body)
+            .await
+    }
+
+    /// [`Env::call`] on another instance (its own shared connection).
+    async fn call_on(
+        &self,
+        instance: &Instance,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(path)
@@ -224,7 +237,7 @@ impl Env {
                 body.map(|b| b.to_string()).unwrap_or_default(),
             ))
             .expect("request");
-        let db = self.instance.request_db();
+        let db = instance.request_db();
         let response = api::handle(&request, &self.config, &db, &self.web, Utc::now()).await;
         common::openapi::library().assert_response(method, path, &response);
         Reply {
@@ -896,4 +909,143 @@ async fn routes_and_methods() {
     assert_eq!(reply.status, 405);
     let reply = env.call("", "GET", "/api/v1/me/feed", None).await;
     assert_eq!(reply.status, 401);
+}
+
+/// Issue 22 item 9: a subscription's own name refuses Unicode format characters (an
+/// invisible or direction-changing character) with 422 on `display_name`; nothing written.
+#[tokio::test]
+async fn a_display_name_with_format_characters_is_refused() {
+    let env = Env::new().await;
+    let (ada, _) = env.user("ada@example.com").await;
+    let reply = env.subscribe(&ada, "r/rust").await;
+    let path = format!(
+        "/api/v1/me/subscriptions/{}",
+        reply.body["id"].as_i64().expect("id")
+    );
+    for name in ["Rust\u{202e}news", "Rust\u{200b}", "\u{2066}Rust"] {
+        let reply = env
+            .call(&ada, "PATCH", &path, Some(json!({ "display_name": name })))
+            .await;
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        assert_eq!(reply.body["errors"][0]["field"], "display_name");
+        assert_eq!(reply.statements, 0);
+    }
+    assert_eq!(
+        env.count("SELECT count(*) FROM user_subscriptions WHERE display_name IS NOT NULL")
+            .await,
+        0
+    );
+}
+
+/// Fills `user_id`'s subscriptions with `n` subreddits `filler1`..`fillerN` (in SQL: the
+/// limit is what is tested, not 500 requests).
+async fn fill_subscriptions(env: &Env, user_id: i64, n: i64) {
+    env.execute(&format!(
+        "INSERT INTO content_sources (kind, identifier, feed_url)
+             SELECT 'subreddit', 'filler' || g, 'https://www.reddit.com/r/filler' || g || '/.rss'
+             FROM generate_series(1, {n}) AS g
+             ON CONFLICT DO NOTHING;
+         INSERT INTO user_subscriptions (user_id, source_id)
+             SELECT {user_id}, id FROM content_sources
+             WHERE kind = 'subreddit' AND identifier ~ '^filler[0-9]+$'
+               AND substr(identifier, 7)::int <= {n};"
+    ))
+    .await;
+}
+
+/// Issue 22 item 8: one user subscribed to 3,000 sources in 6.5 s, each a source the
+/// service then fetches. At most `MAX_SUBSCRIPTIONS` (paused ones included): one more is
+/// 422 on `url` and writes nothing (not even the source); following an already followed
+/// source again (active or paused) is not a new one; deleting one makes room.
+#[tokio::test]
+async fn subscriptions_are_limited_per_user_and_resubscribing_is_not_new() {
+    let limit = keemu::models::source::MAX_SUBSCRIPTIONS;
+    let env = Env::new().await;
+    let (ada, ada_id) = env.user("ada@example.com").await;
+    let (bob, _) = env.user("bob@example.com").await;
+    fill_subscriptions(&env, ada_id, limit - 1).await;
+
+    let last = env.subscribe(&ada, "r/rust").await;
+    assert_eq!(last.status, 201, "{}", last.body);
+    let over = env.subscribe(&ada, "r/golang").await;
+    assert_eq!(over.status, 422, "{}", over.body);
+    assert_eq!(over.statements, 1);
+    assert_eq!(over.body["errors"][0]["field"], "url");
+    let message = over.body["errors"][0]["message"].as_str().expect("message");
+    assert!(message.contains(&format!("at most {limit}")), "{message}");
+    assert_eq!(
+        env.count("SELECT count(*) FROM content_sources WHERE identifier = 'golang'")
+            .await,
+        0,
+        "a refused subscribe stores no source (nothing would fetch it for nobody)"
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM user_subscriptions WHERE user_id = {ada_id}"
+        ))
+        .await,
+        limit
+    );
+
+    // Already followed: 200 (the same subscription), also when paused (reactivated).
+    let again = env.subscribe(&ada, "https://www.reddit.com/r/rust/").await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["id"], last.body["id"]);
+    env.execute("UPDATE user_subscriptions SET is_active = false WHERE source_id = (SELECT id FROM content_sources WHERE identifier = 'filler7')")
+        .await;
+    let paused = env.subscribe(&ada, "r/filler7").await;
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    assert_eq!(paused.body["is_active"], true);
+
+    // Another user is not affected by Ada's count.
+    assert_eq!(env.subscribe(&bob, "r/golang").await.status, 201);
+
+    // Deleting one makes room for one.
+    let path = format!(
+        "/api/v1/me/subscriptions/{}",
+        last.body["id"].as_i64().expect("id")
+    );
+    assert_eq!(env.call(&ada, "DELETE", &path, None).await.status, 204);
+    assert_eq!(env.subscribe(&ada, "r/golang").await.status, 201);
+    assert_eq!(env.subscribe(&ada, "r/rust").await.status, 422);
+}
+
+/// The limit holds under concurrency: with 5 places left, 20 subscribes to 20 different
+/// sources sent at once over 20 connections give exactly 5 x 201 and 15 x 422, and the user
+/// ends with exactly `MAX_SUBSCRIPTIONS`.
+#[tokio::test]
+async fn concurrent_subscribes_cannot_pass_the_limit() {
+    let limit = keemu::models::source::MAX_SUBSCRIPTIONS;
+    let env = Env::new().await;
+    let (ada, ada_id) = env.user("ada@example.com").await;
+    fill_subscriptions(&env, ada_id, limit - 5).await;
+    let instances: Vec<Instance> = (0..20).map(|_| Instance::new(env.db.connector())).collect();
+    let calls = instances.iter().enumerate().map(|(i, instance)| {
+        env.call_on(
+            instance,
+            &ada,
+            "POST",
+            "/api/v1/me/subscriptions",
+            Some(json!({ "url": format!("r/concurrent{i}") })),
+        )
+    });
+    let replies = futures_util::future::join_all(calls).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 422).count(),
+        15,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM user_subscriptions WHERE user_id = {ada_id}"
+        ))
+        .await,
+        limit
+    );
 }

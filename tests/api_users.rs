@@ -1027,3 +1027,78 @@ async fn concurrent_patches_with_the_same_if_match_let_exactly_one_through() {
         "the winner's write is the one kept"
     );
 }
+
+/// Issue 22 item 9: an e-mail or a name holding an invisible or direction-changing
+/// character (Unicode category Cf) looks identical to another; the operator API refuses
+/// them with 422 naming the field, on create and on patch, and writes nothing.
+#[tokio::test]
+async fn invisible_and_direction_changing_characters_are_refused() {
+    let api = Api::new().await;
+    let fields = |reply: &common::api::Reply| -> Vec<(String, String)> {
+        reply.json()["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| {
+                (
+                    e["field"].as_str().unwrap_or("").to_owned(),
+                    e["message"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    for (body, field) in [
+        (
+            json!({"email": "con\u{200b}foo@example.com", "name": "Con"}),
+            "email",
+        ),
+        (
+            json!({"email": "confoo@example.com\u{202e}", "name": "Con"}),
+            "email",
+        ),
+        (
+            json!({"email": "con\u{ad}foo@example.com", "name": "Con"}),
+            "email",
+        ),
+        (
+            json!({"email": "confoo@example.com", "name": "Mallory\u{202e}gnp.exe"}),
+            "name",
+        ),
+        (
+            json!({"email": "confoo@example.com", "name": "Ad\u{200d}a"}),
+            "name",
+        ),
+    ] {
+        let reply = api.call("POST", "/api/v1/users", Some(body.clone())).await;
+        assert_eq!(reply.status, 422, "{body}: {}", reply.json());
+        let errors = fields(&reply);
+        assert!(
+            errors
+                .iter()
+                .any(|(f, m)| f == field && m.contains("invisible")),
+            "{body}: {errors:?}"
+        );
+    }
+    assert_eq!(api.count("SELECT count(*) FROM users").await, 0);
+
+    let user = api.create_json("confoo@example.com", "Con").await;
+    let path = format!("/api/v1/users/{}", user["id"]);
+    for (body, field) in [
+        (json!({"email": "con\u{200b}foo@example.com"}), "email"),
+        (json!({"name": "Con\u{2066}"}), "name"),
+    ] {
+        let reply = api.call("PATCH", &path, Some(body.clone())).await;
+        assert_eq!(reply.status, 422, "{body}: {}", reply.json());
+        assert!(fields(&reply).iter().any(|(f, _)| f == field), "{body}");
+    }
+    // Canonically equivalent spellings are one address: `é` precomposed or decomposed.
+    api.create_json("\u{e9}lodie@example.fr", "Élodie").await;
+    let reply = api
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(json!({"email": "E\u{301}lodie@example.fr", "name": "Other"})),
+        )
+        .await;
+    assert_eq!(reply.status, 409, "{}", reply.json());
+}

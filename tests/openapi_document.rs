@@ -385,3 +385,31 @@ async fn every_operation_answers_as_documented() {
         }
     }
 }
+
+/// The subscription limit is documented where clients read it, with the value the code
+/// enforces (`MAX_SUBSCRIPTIONS`): the `NewSubscription` schema, the `subscribe` operation's
+/// summary, and README's subscriptions API.
+#[test]
+fn the_subscription_limit_is_documented_with_its_value() {
+    let limit = keemu::models::source::MAX_SUBSCRIPTIONS;
+    let document = keemu::http::api::openapi::document().expect("document");
+    let schema = document["components"]["schemas"]["NewSubscription"]["description"]
+        .as_str()
+        .expect("NewSubscription description");
+    assert!(
+        schema.contains(&format!("at most {limit} subscriptions")),
+        "{schema}"
+    );
+    let summary = document["paths"]["/me/subscriptions"]["post"]["summary"]
+        .as_str()
+        .expect("subscribe summary");
+    assert!(
+        summary.contains(&format!("at most {limit} subscriptions")),
+        "{summary}"
+    );
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(&format!("At most {limit} subscriptions per user")),
+        "README's subscriptions API"
+    );
+}

@@ -7,14 +7,23 @@ use email_address::EmailAddress;
 use serde::{Serialize, Serializer};
 use spin_sdk::pg::{DbValue, Decode, Error as PgError, ParameterValue};
 
-use super::error::{DomainError, decode_str, longer_than};
+use unicode_normalization::UnicodeNormalization;
+
+use super::error::{DomainError, FORMAT_CHARACTER, decode_str, has_format_character, longer_than};
 
 const FIELD: &str = "email";
 
-/// A plain email address (`local@domain.tld`), trimmed and lower-cased.
+/// A plain email address (`local@domain.tld`), trimmed, in Unicode NFC and lower-cased.
 ///
-/// - surrounding whitespace is trimmed; the result is stored lower-cased (Unicode
-///   `to_lowercase`), so equality, ordering and hashing are case-insensitive;
+/// - surrounding whitespace is trimmed; the result is stored in Unicode normalisation form C
+///   and lower-cased (`to_lowercase`, then NFC again), so equality, ordering and hashing are
+///   case-insensitive and two spellings of the same characters (`é` precomposed, or `e` and
+///   a combining accent) are one address. NFC, not NFKC: canonical equivalents are the same
+///   text (RFC 6532 §3.1 and IDNA use NFC), while NFKC would change an address into another
+///   mailbox's (`ﬁ` into `fi`, full-width letters into ASCII);
+/// - no Unicode format character (category Cf: U+200B zero width space, U+00AD soft
+///   hyphen, U+202E right-to-left override, U+FEFF, ...): an address holding one looks
+///   identical to the address without it, so it is refused rather than removed;
 /// - at most [`Email::MAX_CHARS`] characters;
 /// - the syntax is checked with the `email_address` crate; a display name
 ///   (`Name <a@b.c>`) is not accepted;
@@ -37,6 +46,16 @@ impl Email {
     /// A [`DomainError`] (which never contains the input) if the address is empty, too long or
     /// not a valid plain address.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
+        Self::normalise(input, true)
+    }
+
+    /// [`Email::parse`], except that a format character is accepted: for addresses already
+    /// stored before they were refused, which must still be readable.
+    fn from_db(input: &str) -> Result<Self, DomainError> {
+        Self::normalise(input, false)
+    }
+
+    fn normalise(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(DomainError::new(FIELD, "must not be empty"));
@@ -53,8 +72,16 @@ impl Email {
                 "must not contain control characters",
             ));
         }
-        let lower = trimmed.to_lowercase();
-        // Lower-casing never shortens a string (in chars) but may lengthen it.
+        if refuse_format && has_format_character(trimmed) {
+            return Err(DomainError::new(FIELD, FORMAT_CHARACTER));
+        }
+        let lower: String = trimmed
+            .nfc()
+            .collect::<String>()
+            .to_lowercase()
+            .nfc()
+            .collect();
+        // Lower-casing and normalising may lengthen a string (in chars).
         if longer_than(&lower, Self::MAX_CHARS) {
             return Err(DomainError::new(FIELD, "must be at most 255 characters"));
         }
@@ -107,7 +134,7 @@ impl Serialize for Email {
 
 impl Decode for Email {
     fn decode(value: &DbValue) -> Result<Self, PgError> {
-        decode_str(value, FIELD, Self::parse)
+        decode_str(value, FIELD, Self::from_db)
     }
 }
 
@@ -235,6 +262,42 @@ mod tests {
             "must not contain control characters"
         );
         assert_eq!(err("a@b").field(), "email");
+    }
+
+    #[test]
+    fn refuses_format_characters() {
+        for bad in [
+            "con\u{200b}foo@example.com",
+            "confoo@example.com\u{202e}",
+            "\u{202e}moc.elpmaxe@oof",
+            "con\u{ad}foo@example.com",
+            "con\u{2060}foo@example.com",
+            "confoo@exam\u{200d}ple.com",
+            "\u{feff}confoo@example.com",
+            "confoo@example.com\u{200f}",
+        ] {
+            assert_eq!(
+                err(bad).message(),
+                FORMAT_CHARACTER,
+                "{:?}",
+                bad.escape_unicode().to_string()
+            );
+            assert_eq!(err(bad).field(), "email");
+        }
+        // Stored before the rule: still readable.
+        let stored = Email::decode(&DbValue::Str("con\u{200b}foo@example.com".into()));
+        assert!(stored.is_ok());
+    }
+
+    #[test]
+    fn canonical_equivalents_are_one_address() {
+        // `é` precomposed (U+00E9) and `e` + U+0301, in either case.
+        assert_eq!(ok("\u{e9}lodie@example.fr"), "\u{e9}lodie@example.fr");
+        assert_eq!(ok("e\u{301}lodie@example.fr"), "\u{e9}lodie@example.fr");
+        assert_eq!(ok("E\u{301}LODIE@EXAMPLE.FR"), "\u{e9}lodie@example.fr");
+        assert_eq!(ok("a@e\u{301}cole.fr"), "a@\u{e9}cole.fr");
+        // Compatibility characters are not folded: another mailbox.
+        assert_eq!(ok("\u{fb01}n@example.com"), "\u{fb01}n@example.com");
     }
 
     #[test]

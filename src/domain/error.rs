@@ -4,6 +4,7 @@
 use std::fmt;
 
 use spin_sdk::pg::{DbValue, Error as PgError};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Why a value was rejected by a domain parser.
 ///
@@ -81,9 +82,52 @@ pub(crate) fn longer_than(s: &str, max: usize) -> bool {
     s.len() > max && s.chars().nth(max).is_some()
 }
 
+/// The message for a value holding a Unicode format character.
+pub(crate) const FORMAT_CHARACTER: &str =
+    "must not contain invisible or direction-changing characters (Unicode format characters)";
+
+/// Whether `s` holds a Unicode format character (general category Cf): invisible characters
+/// such as U+200B ZERO WIDTH SPACE, U+00AD SOFT HYPHEN, U+2060 WORD JOINER or U+FEFF, and the
+/// direction controls U+200E/U+200F, U+202A..U+202E and U+2066..U+2069. Two values that
+/// differ only by such characters look identical; new values holding one are refused (values
+/// already stored are still read, see the types' database decoding).
+pub(crate) fn has_format_character(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.general_category() == GeneralCategory::Format)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_characters_are_found() {
+        for c in [
+            '\u{ad}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{202a}',
+            '\u{202e}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{feff}',
+            '\u{e0001}',
+        ] {
+            assert!(
+                has_format_character(&format!("a{c}b")),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        for ok in ["plain", "Élodie Ørsted", "名前", "a\u{301}", "😀", ""] {
+            assert!(!has_format_character(ok), "{ok}");
+        }
+    }
 
     #[test]
     fn display_and_accessors() {

@@ -7,18 +7,18 @@
 //!
 //! | Type | Rules | JSON | Database |
 //! |------|-------|------|----------|
-//! | [`Email`] | trimmed, lower-cased, ≤ 255 chars, plain address, domain with a dot | string | text |
+//! | [`Email`] | trimmed, NFC, lower-cased, no format (Cf) characters, ≤ 255 chars, plain address, domain with a dot | string | text |
 //! | [`Timezone`] | IANA name known to chrono-tz (exact case); default `UTC` | string | text |
 //! | [`UserId`] | `i64 > 0`; path segments must be canonical decimal | number | bigint |
 //! | [`UpdateFrequency`] | `daily`, `every_3_days`, `weekly` (default), `every_2_weeks`, `monthly` | string | text |
 //! | [`SummaryLength`] | `concise`, `standard` (default), `detailed` | string | text |
-//! | [`UserName`] | trimmed, 1–100 chars, no control characters | string | text |
-//! | [`Profession`] | trimmed, 1–100 chars, no control characters | string | text |
+//! | [`UserName`] | trimmed, 1–100 chars, no control or format (Cf) characters | string | text |
+//! | [`Profession`] | trimmed, 1–100 chars, no control or format (Cf) characters | string | text |
 //! | [`ProfilePicture`] | trimmed, ≤ 255 chars, starts `http://`/`https://` (any case), URL with a host, no backslash | string | text |
 //! | [`DateOfBirth`] | `YYYY-MM-DD`, from 1900-01-01 to today | `"YYYY-MM-DD"` | date |
 //! | [`SourceKind`] | `youtube_channel`, `subreddit`, `blog` | string | text |
 //! | [`SourceInput`] | what people paste to follow a source ([`source_url`]) | string | - |
-//! | [`DisplayName`] | a subscription's own name: trimmed, 1–100 chars, no control characters | string | text |
+//! | [`DisplayName`] | a subscription's own name: trimmed, 1–100 chars, no control or format (Cf) characters | string | text |
 //!
 //! Privacy: a rejected value never appears in a [`DomainError`] (its parts are `&'static str`
 //! constants), nor in a database decoding error. The `Debug` output of the personal-data types

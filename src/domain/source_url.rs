@@ -35,7 +35,7 @@ use serde::{Serialize, Serializer};
 use spin_sdk::pg::{DbValue, Decode, Error as PgError, ParameterValue};
 use url::Url;
 
-use super::error::{DomainError, decode_str, longer_than};
+use super::error::{DomainError, FORMAT_CHARACTER, decode_str, has_format_character, longer_than};
 
 const FIELD: &str = "url";
 
@@ -433,7 +433,7 @@ fn reddit(url: &Url) -> Result<SourceInput, DomainError> {
 // ------------------------------------------------------------------------------------------------
 
 /// A subscription's own name for its source: trimmed (Unicode whitespace), 1 to
-/// [`DisplayName::MAX_CHARS`] characters, no control characters.
+/// [`DisplayName::MAX_CHARS`] characters, no control or format (Cf) characters.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DisplayName(String);
 
@@ -446,6 +446,15 @@ impl DisplayName {
     ///
     /// A [`DomainError`] on `display_name` if it is empty, too long or has a control character.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
+        Self::checked(input, true)
+    }
+
+    /// [`DisplayName::parse`] without the format-character rule, for values stored before it.
+    fn from_db(input: &str) -> Result<Self, DomainError> {
+        Self::checked(input, false)
+    }
+
+    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
         const NAME: &str = "display_name";
         let trimmed = input.trim();
         if trimmed.is_empty() {
@@ -462,6 +471,9 @@ impl DisplayName {
                 NAME,
                 "must not contain control characters",
             ));
+        }
+        if refuse_format && has_format_character(trimmed) {
+            return Err(DomainError::new(NAME, FORMAT_CHARACTER));
         }
         Ok(DisplayName(trimmed.to_owned()))
     }
@@ -486,7 +498,7 @@ impl Serialize for DisplayName {
 
 impl Decode for DisplayName {
     fn decode(value: &DbValue) -> Result<Self, PgError> {
-        decode_str(value, "display_name", Self::parse)
+        decode_str(value, "display_name", Self::from_db)
     }
 }
 
@@ -586,6 +598,19 @@ mod tests {
     use proptest::prelude::*;
 
     const ID: &str = "UCBa659QWEk1AI4Tg--mrJ2A";
+
+    #[test]
+    fn display_names_refuse_format_characters_but_stored_ones_still_read() {
+        for bad in ["My feed\u{202e}", "My\u{200b}feed", "\u{2067}feed"] {
+            let error = DisplayName::parse(bad).err();
+            assert_eq!(
+                error.map(|e| (e.field(), e.message())),
+                Some(("display_name", FORMAT_CHARACTER))
+            );
+        }
+        assert!(DisplayName::parse("My feed").is_ok());
+        assert!(DisplayName::decode(&DbValue::Str("My\u{200b}feed".into())).is_ok());
+    }
 
     fn channel(input: &str) -> String {
         match SourceInput::parse(input) {

@@ -11,15 +11,21 @@ use chrono::NaiveDate;
 use serde::{Serialize, Serializer};
 use spin_sdk::pg::{DbValue, Decode, Error as PgError, ParameterValue};
 
-use super::error::{DomainError, decode_str, invalid_in_db, longer_than, wrong_db_type};
+use super::error::{
+    DomainError, FORMAT_CHARACTER, decode_str, has_format_character, invalid_in_db, longer_than,
+    wrong_db_type,
+};
 
-/// Trims `input` and checks it is 1..=`max` characters with no control character.
+/// Trims `input` and checks it is 1..=`max` characters with no control character and, when
+/// `refuse_format`, no Unicode format character (new values; values already stored are read
+/// without that check).
 fn parse_text<'a>(
     input: &'a str,
     field: &'static str,
     empty_message: &'static str,
     max: usize,
     too_long_message: &'static str,
+    refuse_format: bool,
 ) -> Result<&'a str, DomainError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
@@ -34,12 +40,16 @@ fn parse_text<'a>(
             "must not contain control characters",
         ));
     }
+    if refuse_format && has_format_character(trimmed) {
+        return Err(DomainError::new(field, FORMAT_CHARACTER));
+    }
     Ok(trimmed)
 }
 
-/// The shared impls of a trimmed-string newtype that holds personal data.
+/// The shared impls of a trimmed-string newtype that holds personal data; `$decode` reads a
+/// stored value.
 macro_rules! personal_string {
-    ($name:ident, $field:expr) => {
+    ($name:ident, $field:expr, $decode:ident) => {
         impl $name {
             /// The validated (trimmed) value.
             #[must_use]
@@ -76,7 +86,7 @@ macro_rules! personal_string {
 
         impl Decode for $name {
             fn decode(value: &DbValue) -> Result<Self, PgError> {
-                decode_str(value, $field, Self::parse)
+                decode_str(value, $field, Self::$decode)
             }
         }
 
@@ -99,7 +109,7 @@ macro_rules! personal_string {
 const NAME_FIELD: &str = "name";
 
 /// A user's display name: trimmed (Unicode whitespace), 1 to [`UserName::MAX_CHARS`]
-/// characters, no control characters. `Debug` is redacted.
+/// characters, no control or format (Cf) characters. `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserName(String);
 
@@ -114,18 +124,28 @@ impl UserName {
     /// A [`DomainError`] (which never contains the input) if it is empty after trimming, too long
     /// or contains a control character.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
+        Self::checked(input, true)
+    }
+
+    /// [`UserName::parse`] without the format-character rule, for values stored before it.
+    fn from_db(input: &str) -> Result<Self, DomainError> {
+        Self::checked(input, false)
+    }
+
+    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
         parse_text(
             input,
             NAME_FIELD,
             "must not be empty",
             Self::MAX_CHARS,
             "must be at most 100 characters",
+            refuse_format,
         )
         .map(|s| Self(s.to_owned()))
     }
 }
 
-personal_string!(UserName, NAME_FIELD);
+personal_string!(UserName, NAME_FIELD, from_db);
 
 // ------------------------------------------------------------------------------------------------
 
@@ -148,18 +168,28 @@ impl Profession {
     /// A [`DomainError`] (which never contains the input) if it is empty after trimming
     /// (`"must not be empty; use null to clear"`), too long or contains a control character.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
+        Self::checked(input, true)
+    }
+
+    /// [`Profession::parse`] without the format-character rule, for values stored before it.
+    fn from_db(input: &str) -> Result<Self, DomainError> {
+        Self::checked(input, false)
+    }
+
+    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
         parse_text(
             input,
             PROFESSION_FIELD,
             "must not be empty; use null to clear",
             Self::MAX_CHARS,
             "must be at most 100 characters",
+            refuse_format,
         )
         .map(|s| Self(s.to_owned()))
     }
 }
 
-personal_string!(Profession, PROFESSION_FIELD);
+personal_string!(Profession, PROFESSION_FIELD, from_db);
 
 // ------------------------------------------------------------------------------------------------
 
@@ -237,7 +267,7 @@ impl ProfilePicture {
     }
 }
 
-personal_string!(ProfilePicture, PICTURE_FIELD);
+personal_string!(ProfilePicture, PICTURE_FIELD, parse);
 
 /// Whether `s` starts with `http://` or `https://`, ASCII case-insensitively.
 fn has_http_prefix(s: &str) -> bool {
@@ -432,6 +462,22 @@ mod tests {
             Ok("Zoë 李".to_owned())
         );
         assert_eq!(UserName::parse("x").map(|n| n.as_str().len()), Ok(1));
+    }
+
+    #[test]
+    fn names_refuse_format_characters_but_stored_ones_still_read() {
+        for bad in [
+            "Ada\u{202e}",
+            "A\u{200b}da",
+            "\u{2066}Ada\u{2069}",
+            "Ad\u{ad}a",
+            "\u{feff}Ada",
+        ] {
+            assert_eq!(msg(UserName::parse(bad)), FORMAT_CHARACTER);
+            assert_eq!(msg(Profession::parse(bad)), FORMAT_CHARACTER);
+        }
+        assert!(UserName::decode(&DbValue::Str("Ada\u{202e}".into())).is_ok());
+        assert!(Profession::decode(&DbValue::Str("A\u{200b}da".into())).is_ok());
     }
 
     #[test]

@@ -16,6 +16,27 @@ pub async fn explain(
     value[0]["Plan"].clone()
 }
 
+/// The plan of `sql` with `params` under `EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT
+/// JSON)`: the top node's `Shared Hit Blocks` and `Shared Read Blocks` count the pages the
+/// whole statement touched (its CTEs and subplans included).
+pub async fn explain_buffers(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Value {
+    let explain = format!("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) {sql}");
+    let row = client.query_one(&explain, params).await.expect("explain");
+    let value: Value = row.get(0);
+    value[0]["Plan"].clone()
+}
+
+/// Pages (8 KiB buffers) a plan touched, found in shared buffers or read: its top node's
+/// figures, which include every node below it.
+pub fn buffers(plan: &Value) -> f64 {
+    plan["Shared Hit Blocks"].as_f64().unwrap_or(0.0)
+        + plan["Shared Read Blocks"].as_f64().unwrap_or(0.0)
+}
+
 /// Every node of a plan tree, depth first.
 pub fn nodes(plan: &Value) -> Vec<&Value> {
     let mut out = vec![plan];

@@ -382,6 +382,71 @@ pub fn checks(spin: &Spin, pg: &Postgres, server: &FeedServer, checks: &mut Chec
         },
     );
 
+    checks.run(
+        "sources: at most MAX_SUBSCRIPTIONS per user, also when subscribing concurrently (issue 22)",
+        || {
+            let limit = keemu::models::source::MAX_SUBSCRIPTIONS;
+            let carol = register(spin, "carol.sources@example.com");
+            let carol_id = pg.psql(
+                "SELECT id FROM users WHERE email = 'carol.sources@example.com'",
+            );
+            // limit - 3 subscriptions in SQL, then 12 different subreddits at once: 3 x 201.
+            pg.psql(&format!(
+                "INSERT INTO content_sources (kind, identifier, feed_url)
+                     SELECT 'subreddit', 'limit' || g, 'https://www.reddit.com/r/limit' || g || '/.rss'
+                     FROM generate_series(1, {limit}) AS g;
+                 INSERT INTO user_subscriptions (user_id, source_id)
+                     SELECT {carol_id}, id FROM content_sources
+                     WHERE identifier ~ '^limit[0-9]+$' AND substr(identifier, 6)::int <= {limit} - 3"
+            ));
+            let requests = (0..12)
+                .map(|i| {
+                    as_user(
+                        Request::json("POST", SUBSCRIPTIONS, &json!({ "url": format!("r/burst{i}") })),
+                        &carol,
+                    )
+                })
+                .collect();
+            let replies = crate::concurrency::all_at_once(spin.port, requests);
+            let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+            assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3, "{statuses:?}");
+            assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 9, "{statuses:?}");
+            assert_eq!(
+                pg.psql(&format!("SELECT count(*) FROM user_subscriptions WHERE user_id = {carol_id}")),
+                limit.to_string()
+            );
+            let r = subscribe(spin, &carol, "r/onemore");
+            assert!(url_message(&r).contains(&format!("at most {limit}")));
+            // Following an already followed source again is not a new one.
+            expect::json(&subscribe(spin, &carol, "r/limit1"), 200);
+            // Carol's feed pages over her 500 sources (items from the limitN sources).
+            pg.psql(
+                "INSERT INTO content_items (source_id, external_id, title, published_at)
+                 SELECT s.id, 'limit-' || g, 'Item ' || g,
+                        timestamptz '2026-10-01 00:00:00+00' + g * interval '1 minute'
+                            + s.id * interval '1 second'
+                 FROM content_sources s, generate_series(1, 3) AS g
+                 WHERE s.identifier ~ '^limit[0-9]+$'",
+            );
+            // Both ways of the statement: the window (default page, many sources) and one
+            // probe per source (a page of 100: 500 sources are not more than 5 pages).
+            for (query, n) in [("", 20), ("?limit=100", 100)] {
+                let page = expect::json(&get(spin, &carol, &format!("/api/v1/me/feed{query}")), 200);
+                let items = page["items"].as_array().expect("items");
+                newest_first(items);
+                let got: Vec<String> = items.iter().map(|i| id(i).to_string()).collect();
+                let expected = pg.psql(&format!(
+                    "SELECT string_agg(id::text, ',' ORDER BY published_at DESC, id DESC) FROM (
+                         SELECT ci.id, ci.published_at FROM content_items ci
+                         JOIN user_subscriptions us ON us.source_id = ci.source_id AND us.is_active
+                         WHERE us.user_id = {carol_id}
+                         ORDER BY ci.published_at DESC, ci.id DESC LIMIT {n}) page"
+                ));
+                assert_eq!(got.join(","), expected, "{query}");
+            }
+        },
+    );
+
     checks.run("sources: no token, or the operator's, is 401", || {
         expect::problem(
             &spin.send(&Request::get("/api/v1/me/feed").authorization(None)),

@@ -307,6 +307,45 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
         },
     );
 
+    checks.run(
+        "api: invisible or direction-changing characters in email or name are 422 (issue 22)",
+        || {
+            for (body, field) in [
+                (
+                    json!({"email": "con\u{200b}foo@example.com", "name": "Con"}),
+                    "email",
+                ),
+                (
+                    json!({"email": "confoo@example.com\u{202e}", "name": "Con"}),
+                    "email",
+                ),
+                (
+                    json!({"email": "confoo@example.com", "name": "Con\u{202e}gnp.exe"}),
+                    "name",
+                ),
+            ] {
+                let r = spin.send(&Request::json("POST", USERS, &body));
+                let problem = expect::problem(&r, 422);
+                assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+            }
+            assert_eq!(
+                pg.psql("SELECT count(*) FROM users WHERE email LIKE 'con%foo@example.com%'"),
+                "0"
+            );
+            // `é` precomposed or decomposed is one address.
+            create(
+                spin,
+                json!({"email": "\u{e9}lodie@example.com", "name": "Elodie"}),
+            );
+            let r = spin.send(&Request::json(
+                "POST",
+                USERS,
+                &json!({"email": "E\u{301}lodie@example.com", "name": "Other"}),
+            ));
+            expect::problem(&r, 409);
+        },
+    );
+
     checks.run("api: same email in any case is 409", || {
         create(spin, json!({"email": "dup@example.com", "name": "First"}));
         let r = spin.send(&Request::json(

@@ -464,7 +464,7 @@ pub static ROUTES: &[Route] = &[
                 method: Method::POST,
                 op: Op::Subscribe,
                 id: "subscribe",
-                summary: "Follow a YouTube channel, subreddit or blog by a URL as pasted",
+                summary: "Follow a YouTube channel, subreddit or blog by a URL as pasted (at most 500 subscriptions per user)",
                 request: Some("NewSubscription"),
                 query: &[],
                 conditional: false,

@@ -12,6 +12,10 @@
 //! subscription in one statement: 201 with `Location` for a new subscription, 200 with the
 //! existing one (reactivated if it was inactive) when the user already follows the source.
 //!
+//! A user has at most [`MAX_SUBSCRIPTIONS`] subscriptions: one more is 422 on `url` (checked
+//! in the subscribing statement, under a lock on the user's row, so concurrent requests
+//! cannot pass it); subscribing again to a source already followed is always allowed.
+//!
 //! Statuses: a URL we cannot turn into a feed (invalid, refused, unreachable, not found, no
 //! feed, too large, too many redirects) is 422 with a message on the field `url`: the
 //! problem is with the address the user gave, and retrying the same request will not help.
@@ -32,8 +36,8 @@ use crate::domain::UserId;
 use crate::http::{
     ApiError, FieldError, Request, Response, empty_response, json, serialized_response,
 };
-use crate::models::source::SubscriptionId;
-use crate::models::source::store::{self, Mine};
+use crate::models::source::store::{self, Mine, Subscribe};
+use crate::models::source::{MAX_SUBSCRIPTIONS, SubscriptionId};
 use crate::observability::log;
 use crate::outbound::Outbound;
 use crate::resolve::{self, ResolveError};
@@ -83,9 +87,24 @@ pub async fn subscribe<D: Db>(
         );
         url_error(error)
     })?;
-    let subscribed = store::subscribe(db, me, &source)
-        .await?
-        .ok_or(ACCOUNT_GONE)?;
+    let subscribed = match store::subscribe(db, me, &source).await? {
+        Subscribe::Done(subscribed) => subscribed,
+        Subscribe::UserGone => return Err(ACCOUNT_GONE),
+        Subscribe::LimitReached => {
+            log::info(
+                "subscription_limit_reached",
+                json!({ "user_id": me.to_string(), "limit": MAX_SUBSCRIPTIONS }),
+            );
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "url",
+                format!(
+                    "cannot be followed: an account may follow at most {MAX_SUBSCRIPTIONS} \
+                     sources (paused subscriptions included); delete a subscription to \
+                     follow another source"
+                ),
+            )]));
+        }
+    };
     let subscription = &subscribed.subscription;
     log::info(
         "subscribed",

@@ -24,6 +24,13 @@ use crate::db::{DbError, Model, Record, Row, Timestamp};
 use crate::domain::{DisplayName, SourceKind, UserId};
 use crate::models::user::Change;
 
+/// The most subscriptions one user may have, paused ones included (each active one is a
+/// source the service fetches on the user's behalf). Subscribing beyond it is refused (422);
+/// following a source already followed is not a new subscription. Documented in README (the
+/// subscriptions API) and the OpenAPI document (`NewSubscription`), which a test checks
+/// against this value.
+pub const MAX_SUBSCRIPTIONS: i64 = 500;
+
 /// A subscription's id: a positive `i64`; path segments must be canonical decimal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SubscriptionId(i64);

@@ -11,9 +11,10 @@
 //!
 //! Item lists are keyset pages on `(published_at, id)` descending. With no cursor the bound
 //! is `('infinity', max bigint)`, so the comparison stays an index condition of
-//! `ix_content_items_source_id_published_at_id` in a generic plan too; each source's items
-//! are read from that index starting at the cursor, and a page costs the same at any depth
-//! (`tests/feed_plan.rs` reads the plans).
+//! `ix_content_items_source_id_published_at_id` (and of
+//! `ix_content_items_published_at_id_source_id` for the feed) in a generic plan too; items
+//! are read from those indexes starting at the cursor, and a page costs the same at any
+//! depth (`tests/feed_plan.rs` reads the plans).
 
 /// A subscription's columns and its source's (prefixed `s_`), from relations aliased `us`
 /// and `s`.
@@ -49,32 +50,42 @@ macro_rules! older_than {
     };
 }
 
-/// `$1` user, `$2` kind, `$3` identifier, `$4` title, `$5` site_url, `$6` feed_url.
+/// `$1` user, `$2` kind, `$3` identifier, `$4` title, `$5` site_url, `$6` feed_url, `$7` the
+/// most subscriptions a user may have.
 ///
 /// The source is upserted on `(kind, identifier)` (an existing source keeps its title and
 /// site URL when it has them), then the subscription on `(user_id, source_id)`: a new one is
 /// inserted, an existing one is returned, reactivated if it was inactive. `created` says
 /// which (`xmax = 0` only for a row this statement inserted). Nothing is written, and no row
 /// is returned, if the user is not active.
+///
+/// The limit: the user's row is locked first (`room`), then the user's subscriptions to
+/// other sources are counted by `user_subscriptions_besides` (migration V7: a function, so
+/// the count sees what concurrent subscribes committed while this one waited for the lock).
+/// At `$7` or more, nothing is written and the one row has `user_id` with NULL subscription
+/// columns. Following a source already followed is never refused.
 pub const SUBSCRIBE: &str = concat!(
     "WITH u AS (
-        SELECT id FROM users WHERE id = $1::bigint AND is_active
+        SELECT id FROM users WHERE id = $1::bigint AND is_active FOR NO KEY UPDATE
+    ), room AS (
+        SELECT id FROM u WHERE user_subscriptions_besides(u.id, $2::text, $3::text) < $7::bigint
     ), s AS (
         INSERT INTO content_sources (kind, identifier, title, site_url, feed_url)
-        SELECT $2::text, $3::text, $4::text, $5::text, $6::text FROM u
+        SELECT $2::text, $3::text, $4::text, $5::text, $6::text FROM room
         ON CONFLICT (kind, identifier) DO UPDATE SET
             title = COALESCE(content_sources.title, EXCLUDED.title),
             site_url = COALESCE(content_sources.site_url, EXCLUDED.site_url)
         RETURNING *
     ), us AS (
         INSERT INTO user_subscriptions (user_id, source_id)
-        SELECT u.id, s.id FROM u, s
+        SELECT room.id, s.id FROM room, s
         ON CONFLICT (user_id, source_id) DO UPDATE SET is_active = true
         RETURNING *, (xmax = 0) AS created
     )
-    SELECT us.created, ",
+    SELECT u.id AS user_id, sub.* FROM u
+    LEFT JOIN (SELECT us.created, ",
     subscription_columns!(),
-    " FROM us JOIN s ON s.id = us.source_id"
+    " FROM us JOIN s ON s.id = us.source_id) sub ON true"
 );
 
 /// `$1` user, `$2` after (subscription id, or NULL), `$3` limit. Subscriptions by id
@@ -165,33 +176,95 @@ pub const ITEMS: &str = concat!(
 );
 
 /// `$1` user, `$2/$3` the cursor (as in [`ITEMS`]), `$4` limit. The items of the user's
-/// active subscriptions, newest first, each with its source and subscription.
+/// active subscriptions, newest first, each with its source and subscription. One row with
+/// NULL `id` when there are no items; no row when the user is not active.
 ///
-/// Each active subscription contributes at most `$4` items from the index, starting at the
-/// cursor (the inner LATERAL), and the page is the newest `$4` of those: the work is
-/// subscriptions × limit index entries, whatever the depth. One row with NULL `id` when
-/// there are no items; no row when the user is not active.
+/// The page costs about the same whether the user follows 10 sources or 1,000
+/// (`tests/feed_plan.rs` counts the pages each plan touches). Two ways to the same rows:
+///
+/// - `slow`, exact for any user: the newest item of each followed source older than the
+///   cursor (`heads`: one index entry per source), then the `$4` sources whose newest is
+///   newest, then at most `$4` items of each of those. The page can only hold items of those
+///   sources (any other source's newest item is older than `$4` items of theirs). Its cost
+///   is one index probe per followed source plus `$4 x $4` entries: a few pages per source.
+/// - `fast`, tried first when the user follows more than `5 x $4` sources (where the probes
+///   would cost more than it does): the newest `20 x $4` items of all sources older than the
+///   cursor, read in feed order from `ix_content_items_published_at_id_source_id` (which
+///   includes `source_id`), kept when their source is one the user follows (`mine`, from
+///   the partial index `ix_user_subscriptions_user_id_source_id`). That window is a prefix
+///   of all items in feed order, so if it holds `$4` of the user's items they are the page, and `slow`
+///   is never executed (`WHERE (SELECT count(*) FROM fast) < $4` is a one-time filter). It
+///   succeeds when the user's sources publish at least a twentieth of what is published:
+///   the more sources one follows, the likelier. Otherwise the page costs both, at most the
+///   window plus a probe per source (bounded by `MAX_SUBSCRIPTIONS`).
+///
+/// The item, subscription and source rows are then read for the `$4` items only (by key:
+/// the `LATERAL ... LIMIT 1` keeps the planner from joining all of the user's subscriptions
+/// or all sources).
 pub const FEED: &str = concat!(
-    "SELECT u.id AS user_id, page.* FROM users u
-    LEFT JOIN LATERAL (
-        SELECT i.*, us.id AS subscription_id, us.display_name,
-               s.id AS source_id, s.kind AS source_kind, s.title AS source_title
-        FROM user_subscriptions us
-        JOIN content_sources s ON s.id = us.source_id
+    "WITH u AS (
+        SELECT id FROM users WHERE id = $1::bigint AND is_active
+    ), mine AS (
+        SELECT us.source_id FROM user_subscriptions us JOIN u ON us.user_id = u.id
+        WHERE us.is_active
+    ), fast AS (
+        SELECT w.source_id, w.published_at, w.id FROM (
+            SELECT ci.source_id, ci.published_at, ci.id FROM content_items ci
+            WHERE ",
+    older_than!("$2", "$3"),
+    "
+            ORDER BY ci.published_at DESC, ci.id DESC
+            LIMIT 20 * $4::bigint
+        ) w
+        WHERE (SELECT count(*) FROM mine) > 5 * $4::bigint
+          AND w.source_id IN (SELECT source_id FROM mine)
+        ORDER BY w.published_at DESC, w.id DESC
+        LIMIT $4::bigint
+    ), heads AS (
+        SELECT mine.source_id, h.published_at, h.id FROM mine
         CROSS JOIN LATERAL (
-            SELECT ",
-    item_columns!(),
-    " FROM content_items ci
-            WHERE ci.source_id = us.source_id AND ",
+            SELECT ci.published_at, ci.id FROM content_items ci
+            WHERE ci.source_id = mine.source_id AND ",
+    older_than!("$2", "$3"),
+    "
+            ORDER BY ci.published_at DESC, ci.id DESC
+            LIMIT 1
+        ) h
+        WHERE (SELECT count(*) FROM fast) < $4::bigint
+        ORDER BY h.published_at DESC, h.id DESC
+        LIMIT $4::bigint
+    ), slow AS (
+        SELECT heads.source_id, i.published_at, i.id FROM heads
+        CROSS JOIN LATERAL (
+            SELECT ci.published_at, ci.id FROM content_items ci
+            WHERE ci.source_id = heads.source_id AND ",
     older_than!("$2", "$3"),
     "
             ORDER BY ci.published_at DESC, ci.id DESC
             LIMIT $4::bigint
         ) i
-        WHERE us.user_id = u.id AND us.is_active
         ORDER BY i.published_at DESC, i.id DESC
         LIMIT $4::bigint
+    ), picked AS (
+        SELECT * FROM fast WHERE (SELECT count(*) FROM fast) >= $4::bigint
+        UNION ALL
+        SELECT * FROM slow
+    )
+    SELECT u.id AS user_id, page.* FROM u
+    LEFT JOIN LATERAL (
+        SELECT ",
+    item_columns!(),
+    ", sub.id AS subscription_id, sub.display_name,
+               sub.source_id, sub.source_kind, sub.source_title
+        FROM picked p
+        JOIN content_items ci ON ci.id = p.id
+        CROSS JOIN LATERAL (
+            SELECT us.id, us.display_name,
+                   s.id AS source_id, s.kind AS source_kind, s.title AS source_title
+            FROM user_subscriptions us JOIN content_sources s ON s.id = us.source_id
+            WHERE us.user_id = u.id AND us.source_id = p.source_id
+            LIMIT 1
+        ) sub
     ) page ON true
-    WHERE u.id = $1::bigint AND u.is_active
     ORDER BY page.published_at DESC, page.id DESC"
 );

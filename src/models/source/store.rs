@@ -4,8 +4,8 @@ use spin_sdk::pg::ParameterValue;
 
 use super::sql;
 use super::{
-    FeedItem, FeedPage, Item, ItemCursor, ItemPage, Page, Subscription, SubscriptionChanges,
-    SubscriptionId, SubscriptionPage,
+    FeedItem, FeedPage, Item, ItemCursor, ItemPage, MAX_SUBSCRIPTIONS, Page, Subscription,
+    SubscriptionChanges, SubscriptionId, SubscriptionPage,
 };
 use crate::db::{Db, DbError, Record, Row, nullable};
 use crate::domain::{Source, UserId};
@@ -65,13 +65,19 @@ fn cursor_params(before: Option<ItemCursor>) -> Result<[ParameterValue; 2], DbEr
     })
 }
 
-/// Follows `source` for `user`: the source and the subscription in one statement. `None` if
-/// the user is not active (nothing written).
-pub async fn subscribe(
-    db: &impl Db,
-    user: UserId,
-    source: &Source,
-) -> Result<Option<Subscribed>, DbError> {
+/// What `subscribe` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subscribe {
+    Done(Subscribed),
+    /// The user already has [`MAX_SUBSCRIPTIONS`] subscriptions (nothing written).
+    LimitReached,
+    /// The user is deleted or deactivated (nothing written).
+    UserGone,
+}
+
+/// Follows `source` for `user`: the source and the subscription in one statement, unless
+/// the user already has [`MAX_SUBSCRIPTIONS`] subscriptions to other sources.
+pub async fn subscribe(db: &impl Db, user: UserId, source: &Source) -> Result<Subscribe, DbError> {
     let params = [
         user.into(),
         source.kind.into(),
@@ -79,16 +85,17 @@ pub async fn subscribe(
         nullable(source.title.clone()),
         nullable(source.site_url.clone()),
         string(&source.feed_url),
+        ParameterValue::Int64(MAX_SUBSCRIPTIONS),
     ];
     let rows = db.write(sql::SUBSCRIBE, &params).await?;
-    rows.first()
-        .map(|row| {
-            Ok(Subscribed {
-                subscription: Record::from_row(row, "")?,
-                created: row.get("created")?,
-            })
-        })
-        .transpose()
+    Ok(match rows.first() {
+        None => Subscribe::UserGone,
+        Some(row) if row.get_opt::<i64>("id")?.is_none() => Subscribe::LimitReached,
+        Some(row) => Subscribe::Done(Subscribed {
+            subscription: Record::from_row(row, "")?,
+            created: row.get("created")?,
+        }),
+    })
 }
 
 /// Rows of a list whose first column is NULL-able (an empty page is one NULL row), split
