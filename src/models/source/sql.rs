@@ -60,7 +60,7 @@ macro_rules! older_than {
 /// is returned, if the user is not active.
 ///
 /// The limit: the user's row is locked first (`room`), then the user's subscriptions to
-/// other sources are counted by `user_subscriptions_besides` (migration V7: a function, so
+/// other sources are counted by `user_subscriptions_besides` (migration V6: a function, so
 /// the count sees what concurrent subscribes committed while this one waited for the lock).
 /// At `$7` or more, nothing is written and the one row has `user_id` with NULL subscription
 /// columns. Following a source already followed is never refused.
