@@ -88,6 +88,12 @@ SET last_fetched_at = now(),
     next_fetch_at = now() + $2::bigint * interval '1 second'
 WHERE id = $1";
 
+/// Gives back the lease of sources `$1` (bigint[]) that a round claimed but did not ingest
+/// (its budget would not have covered them): due again now, nothing else touched (no
+/// failure counted, validators kept).
+pub const RELEASE: &str = "\
+UPDATE content_sources SET next_fetch_at = now() WHERE id = ANY($1::bigint[])";
+
 /// Records a failed fetch of source `$1`: status `$2` (integer; 0 when no response came),
 /// one more consecutive failure, and the next attempt after `min($3 * 2^failures, $4)`
 /// seconds (both bigint; failures counted before this one, so the first failure waits `$3`).

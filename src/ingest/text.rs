@@ -277,6 +277,9 @@ mod tests {
         assert_eq!(html_to_text("a\0b <p>c\0</p>&#0;", 100), "ab c \u{fffd}");
         assert_eq!(plain("\0 a\0b \0", 100), "ab");
         assert_eq!(storable("g\0uid"), "guid");
-        assert!(matches!(storable("guid"), std::borrow::Cow::Borrowed("guid")));
+        assert!(matches!(
+            storable("guid"),
+            std::borrow::Cow::Borrowed("guid")
+        ));
     }
 }
