@@ -132,8 +132,9 @@ impl IngestSettings {
     /// what it and the steps after it may take fits in the time left, so only a parse (which
     /// no timer can interrupt) can pass the deadline; it is checked right before each parse,
     /// so at most one parse straddles it. A parse is linear in a body of at most
-    /// [`FetchPolicy::max_bytes`] (5 MiB: about a tenth of a second in the guest, see README
-    /// "Ingestion"), so it is taken to end within a second `parse_budget`.
+    /// [`FetchPolicy::max_bytes`] (measured under Spin 4.0.2: a round of the 5 MiB feed of
+    /// `&`s alone, fetch and store included, 39 ms; `tests/e2e/ingest.rs` prints it), so it is
+    /// taken to end within a second `parse_budget`.
     ///
     /// Without the round budget a round of `limit` sources could last `ceil(limit /
     /// concurrency) * (fetch timeout + concurrency * parse budget + 3 * db_timeout)` (the

@@ -438,6 +438,22 @@ pub fn hostile(pg: &Postgres, feeds: &FeedServer, checks: &mut Checks) {
             assert_eq!(slow, "1|0");
             // The component still answers at once.
             assert_eq!(spin.send(&Request::get(ROUTE)).status, 405);
+            // The 5 MiB feed alone (fetched from loopback, parsed, stored): what one such
+            // parse costs in the guest, for the budgets' arithmetic (printed, not asserted).
+            pg.psql(&format!(
+                "UPDATE content_sources SET next_fetch_at = now() WHERE id = {}",
+                ids["amps5"]
+            ));
+            let alone = ingest(&spin, "");
+            assert_eq!(
+                (n(&alone, "claimed"), n(&alone, "fetched")),
+                (1, 1),
+                "{alone}"
+            );
+            eprintln!(
+                "e2e: a round of the 5 MiB ampersand feed alone: {} ms",
+                n(&alone, "duration_ms")
+            );
         },
     );
 }
