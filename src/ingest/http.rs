@@ -40,8 +40,8 @@ pub struct IngestVariables {
     pub reddit_origin: Option<String>,
     /// Bound on each feed request, in milliseconds (1 to 60000; default 10000).
     pub ingest_fetch_timeout_ms: Option<String>,
-    /// Bound on one round, in milliseconds (1 to 600000; default 60000; never less than one
-    /// source's budget, so a round always ingests at least its first source).
+    /// Bound on one round, in milliseconds (1 to 600000; default 60000; never less than
+    /// `IngestSettings::min_round_budget`, so a round always starts its first source).
     pub ingest_round_budget_ms: Option<String>,
     /// The component's database timeout, in milliseconds (1 to 60000; default 2000), the
     /// same variable the database calls are bounded by: reserved in the round's budget for
@@ -89,7 +89,7 @@ impl IngestConfig {
         if let Some(ms) = millis(vars.ingest_round_budget_ms.as_deref(), 600_000) {
             settings.round_budget = ms;
         }
-        settings.round_budget = settings.round_budget.max(settings.source_budget());
+        settings.round_budget = settings.round_budget.max(settings.min_round_budget());
         IngestConfig { token, settings }
     }
 }
@@ -245,7 +245,7 @@ mod tests {
         });
         assert_eq!(
             tiny.settings.round_budget,
-            tiny.settings.source_budget(),
+            tiny.settings.source_budget() + tiny.settings.db_timeout,
             "{tiny:?}"
         );
         assert!(!format!("{config:?}").contains("secret"));

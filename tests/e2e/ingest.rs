@@ -457,3 +457,51 @@ pub fn hostile(pg: &Postgres, feeds: &FeedServer, checks: &mut Checks) {
         },
     );
 }
+
+/// Issue 22 under Spin: a round starts a source only while its budget fits in what is left
+/// of the round's. `ingest_round_budget_ms=1` is raised to the smallest useful budget, one
+/// statement and one source's (1 s + 1 s fetch + 2 s parse + 3 * 1 s statements = 7 s).
+/// Nine slow sources, eight at a time: the first eight start and time out after 1 s (failed);
+/// by then less than one source's budget (6 s) is left, so the ninth is deferred: its lease
+/// given back (`sql::RELEASE`, an `int8[]` parameter), due again, no failure counted.
+pub fn deferred(pg: &Postgres, feeds: &FeedServer, checks: &mut Checks) {
+    let mut options = options(feeds, true, None);
+    options
+        .variables
+        .push(("ingest_round_budget_ms".into(), "1".into()));
+    let spin = Spin::start_with(pg, &options);
+    checks.run(
+        "ingest deferred: sources the round's budget cannot cover are left due, unfailed",
+        || {
+            pg.psql("UPDATE content_sources SET next_fetch_at = now() + interval '1 day'");
+            let ids: Vec<i64> = (0..9)
+                .map(|i| {
+                    add_source(
+                        pg,
+                        "blog",
+                        &format!("deferred-{i}"),
+                        &feeds.url("/slow.xml"),
+                    )
+                })
+                .collect();
+            let body = ingest(&spin, "");
+            eprintln!("e2e: the round with a spent budget: {body}");
+            assert_eq!(
+                (
+                    n(&body, "claimed"),
+                    n(&body, "failed"),
+                    n(&body, "deferred")
+                ),
+                (9, 8, 1),
+                "{body}"
+            );
+            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let due = pg.psql(&format!(
+                "SELECT count(*) FROM content_sources WHERE id IN ({list}) \
+                 AND consecutive_failures = 0 AND last_status IS NULL AND next_fetch_at <= now()"
+            ));
+            assert_eq!(due, "1", "the deferred source is due again, unfailed");
+            assert!(n(&body, "duration_ms") <= 7_000 + PARSE_BUDGET_MS, "{body}");
+        },
+    );
+}
