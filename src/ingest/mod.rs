@@ -142,8 +142,8 @@ impl IngestSettings {
     /// no timer can interrupt) can pass the deadline; it is checked right before each parse,
     /// so at most one parse straddles it. A parse is linear in a body of at most
     /// [`FetchPolicy::max_bytes`] (measured under Spin 4.0.2: a round of the 5 MiB feed of
-    /// `&`s alone, fetch and store included, 39 to 61 ms; `tests/e2e/ingest.rs` prints it), so it is
-    /// taken to end within a second `parse_budget`.
+    /// `&`s alone, fetch and store included, 39 to 61 ms; `tests/e2e/ingest.rs` prints it),
+    /// so it is taken to end within a second `parse_budget`.
     ///
     /// Without the round budget a round of `limit` sources could last `ceil(limit /
     /// concurrency) * (fetch timeout + concurrency * parse budget + 3 * db_timeout)` (the
