@@ -11,7 +11,11 @@
 //!   is read for `<link rel="alternate" type="application/rss+xml|application/atom+xml"
 //!   href=...>` (relative `href` resolved against the page, or its `<base href>`), the first
 //!   one is fetched and must be a feed. A blog's identifier is the feed's canonical URL
-//!   after redirects, so a page and its feed pasted separately are one source.
+//!   after redirects, so a page and its feed pasted separately are one source. A blog's
+//!   title and site URL come from that feed itself (its `title` and alternate `link`),
+//!   never from the page: anyone can write a page that names someone else's feed, and the
+//!   source is shared by everyone who follows it (issue 22). Ingestion refreshes both from
+//!   the feed at every successful fetch.
 //!
 //! Every fetch goes through [`net_guard::fetch`]: the URL and each redirect's target are
 //! checked before they are sent (no private networks), at most [`MAX_REDIRECTS`] redirects,
@@ -30,6 +34,7 @@ use url::Url;
 use crate::domain::DomainError;
 use crate::domain::source_url::clean_title;
 use crate::domain::{Source, SourceInput, WebUrl, YoutubeChannelId};
+use crate::ingest::parse::parse_feed;
 use crate::net_guard::{self, FetchError, FetchLimits, Landed, NetPolicy, Refusal};
 use crate::outbound::{Outbound, OutboundError};
 
@@ -74,7 +79,10 @@ pub enum ResolveError {
     Refused(Refusal),
     /// No response in time, or none at all.
     Unreachable,
-    /// The deployment does not allow fetching this origin (e.g. a port other than 80/443).
+    /// The host refused to fetch it: an address in a blocked network (the runtime config's
+    /// `block_networks`, e.g. a public name that resolves to a private address), or an origin
+    /// outside `allowed_outbound_hosts` (a port other than 80/443). The host's two refusals
+    /// arrive as one [`OutboundError::Denied`], so the message names both.
     NotAllowed,
     /// The page or feed is larger than allowed.
     TooLarge,
@@ -99,7 +107,8 @@ impl ResolveError {
             ResolveError::Refused(refusal) => refusal.message(),
             ResolveError::Unreachable => "could not be reached (no answer in time)",
             ResolveError::NotAllowed => {
-                "cannot be fetched by this service (only ports 80 and 443 are allowed)"
+                "points to an address this service may not fetch (a private or reserved \
+                 network, or a port other than 80 and 443)"
             }
             ResolveError::TooLarge => "is larger than this service reads",
             ResolveError::BadRedirects => "redirects too many times, or to an invalid address",
@@ -188,8 +197,7 @@ pub async fn resolve(
         SourceInput::Web(url) => {
             let landed = get(outbound, settings, url.url().clone(), MAX_PAGE_BYTES).await?;
             if is_feed(&landed) {
-                let feed = canonical(landed.url)?;
-                return Ok(Source::blog(&feed, None, None));
+                return blog(landed);
             }
             let page = Page::scan(&landed.response.body);
             let base = page
@@ -203,11 +211,25 @@ pub async fn resolve(
             if !is_feed(&feed) {
                 return Err(ResolveError::NotAFeed);
             }
-            let site = canonical(landed.url)?;
-            let feed = canonical(feed.url)?;
-            Ok(Source::blog(&feed, Some(&site), page.title))
+            // The page only led to the feed: nothing of it (title, URL) is kept.
+            blog(feed)
         }
     }
+}
+
+/// A blog source from its fetched feed: the feed's canonical URL, and the title and site
+/// URL the feed gives itself (none if the body does not parse, which ingestion will then
+/// record as a failure).
+fn blog(feed: Landed) -> Result<Source, ResolveError> {
+    let url = canonical(feed.url)?;
+    let parsed = parse_feed(&feed.response.body, url.as_str()).ok();
+    let site = parsed
+        .as_ref()
+        .and_then(|f| f.site_url.as_deref())
+        .and_then(|s| Url::parse(s).ok())
+        .and_then(|s| WebUrl::from_url(s).ok());
+    let title = parsed.and_then(|f| f.title);
+    Ok(Source::blog(&url, site.as_ref(), title))
 }
 
 fn canonical(url: Url) -> Result<WebUrl, ResolveError> {
@@ -591,11 +613,9 @@ mod tests {
             );
         let source = resolve_str("blog.example/posts/", &pages).unwrap();
         assert_eq!(source.identifier, "https://blog.example/posts/feed.xml");
-        assert_eq!(
-            source.site_url.as_deref(),
-            Some("https://blog.example/posts/")
-        );
-        assert_eq!(source.title.as_deref(), Some("My Blog"));
+        // Title and site from the feed (its title "B", no link), not from the page.
+        assert_eq!(source.site_url, None);
+        assert_eq!(source.title.as_deref(), Some("B"));
         // The same blog pasted as its feed is the same source.
         let direct = resolve_str("https://blog.example/posts/feed.xml", &pages).unwrap();
         assert_eq!(direct.identifier, source.identifier);
@@ -609,6 +629,31 @@ mod tests {
             resolve_str("site.example", &pages).unwrap().identifier,
             "https://cdn.example/b/a.xml"
         );
+    }
+
+    /// Issue 22: a page anyone can write names someone else's feed; the source (shared by
+    /// everyone who follows that feed) takes its title and site from the feed, not the page.
+    #[test]
+    fn a_page_naming_someone_elses_feed_lends_it_nothing() {
+        let evil = "<title>Evil</title>\
+            <link rel=alternate type=application/rss+xml href=https://victim.example/feed.xml>";
+        let feed = "<rss version=\"2.0\"><channel><title>Victim blog</title>\
+            <link>https://victim.example/</link></channel></rss>";
+        let pages = Pages::new()
+            .page("https://evil.example/", 200, "text/html", evil)
+            .page(
+                "https://victim.example/feed.xml",
+                200,
+                "application/rss+xml",
+                feed,
+            );
+        let source = resolve_str("https://evil.example/", &pages).unwrap();
+        assert_eq!(source.identifier, "https://victim.example/feed.xml");
+        assert_eq!(source.title.as_deref(), Some("Victim blog"));
+        assert_eq!(source.site_url.as_deref(), Some("https://victim.example/"));
+        // The feed pasted directly gives the same.
+        let direct = resolve_str("https://victim.example/feed.xml", &pages).unwrap();
+        assert_eq!(direct, source);
     }
 
     #[test]
@@ -646,6 +691,28 @@ mod tests {
         assert_eq!(
             resolve_str("p.example", &pages),
             Err(ResolveError::TooLarge)
+        );
+    }
+
+    /// The host refuses blocked networks (a public name resolving to a private address) and
+    /// origins outside `allowed_outbound_hosts` alike; the message used to blame the port
+    /// alone ("only ports 80 and 443 are allowed"), also for a private address.
+    #[test]
+    fn a_host_refusal_says_the_address_is_not_fetched() {
+        struct Denies;
+        impl Outbound for Denies {
+            async fn fetch(&self, _: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+                Err(OutboundError::Denied)
+            }
+        }
+        let input = SourceInput::parse("https://rebinds-to-private.example/").unwrap();
+        let error = run(resolve(&input, &ResolveSettings::default(), &Denies)).unwrap_err();
+        assert_eq!(error, ResolveError::NotAllowed);
+        assert!(error.message().contains("private"), "{}", error.message());
+        assert!(
+            !error.message().contains("only ports"),
+            "{}",
+            error.message()
         );
     }
 

@@ -15,6 +15,7 @@ use common::api::{AUTH_KEYS, TOKEN};
 use common::{Instance, TestDatabase};
 use keemu::domain::UserId;
 use keemu::http::api::{self, ApiConfig, Variables};
+use keemu::ingest::IngestSettings;
 use keemu::net_guard::NetPolicy;
 use keemu::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
 use keemu::resolve::{ResolveSettings, youtube_origin};
@@ -31,7 +32,7 @@ const ATOM: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 /// Pages by URL: (status, content type, body or `Location`). Any other URL is 404. Every
 /// fetch is recorded.
 struct FakeWeb {
-    pages: Vec<(String, u16, &'static str, String)>,
+    pages: RefCell<Vec<(String, u16, &'static str, String)>>,
     fetched: RefCell<Vec<String>>,
 }
 
@@ -112,10 +113,12 @@ impl FakeWeb {
             ),
         ];
         FakeWeb {
-            pages: pages
-                .into_iter()
-                .map(|(u, s, t, b)| (u.to_owned(), s, t, b))
-                .collect(),
+            pages: RefCell::new(
+                pages
+                    .into_iter()
+                    .map(|(u, s, t, b)| (u.to_owned(), s, t, b))
+                    .collect(),
+            ),
             fetched: RefCell::new(Vec::new()),
         }
     }
@@ -123,13 +126,21 @@ impl FakeWeb {
     fn fetched(&self) -> Vec<String> {
         self.fetched.borrow().clone()
     }
+
+    /// Serves `body` at `url` from now on (replacing what it served).
+    fn set(&self, url: &str, content_type: &'static str, body: &str) {
+        let mut pages = self.pages.borrow_mut();
+        pages.retain(|(u, ..)| u != url);
+        pages.push((url.to_owned(), 200, content_type, body.to_owned()));
+    }
 }
 
 impl Outbound for FakeWeb {
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
         self.fetched.borrow_mut().push(request.url.to_owned());
+        let pages = self.pages.borrow();
         let Some((_, status, content_type, body)) =
-            self.pages.iter().find(|(url, ..)| url == request.url)
+            pages.iter().find(|(url, ..)| url == request.url)
         else {
             return Ok(Fetched {
                 status: 404,
@@ -1047,5 +1058,88 @@ async fn concurrent_subscribes_cannot_pass_the_limit() {
         ))
         .await,
         limit
+    );
+}
+
+/// Issue 22: anyone could set the title and link everyone else sees for a blog, by
+/// subscribing through a page of their own that names the blog's feed: the page's title and
+/// URL were stored on the shared source, first value forever. Now a source's title and site
+/// come from its own feed, at subscription and at every successful ingestion.
+#[tokio::test]
+async fn a_page_naming_someone_elses_feed_sets_nothing_on_the_source() {
+    let env = Env::new().await;
+    env.web.set(
+        "https://evil.example/",
+        "text/html",
+        "<title>Evil</title>\
+         <link rel=alternate type=application/rss+xml href=https://blog.example/feed.xml>",
+    );
+    let (mallory, _) = env.user("mallory@example.com").await;
+    let reply = env.subscribe(&mallory, "https://evil.example/").await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let source = &reply.body["source"];
+    assert_eq!(source["identifier"], "https://blog.example/feed.xml");
+    // The feed's own title and link (RSS above), not the page's.
+    assert_eq!(source["title"], "A blog", "{source}");
+    assert_eq!(source["site_url"], "https://blog.example/", "{source}");
+    let (ada, _) = env.user("ada@example.com").await;
+    let reply = env.subscribe(&ada, "https://blog.example/feed.xml").await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["source"]["title"], "A blog");
+
+    // A title stored by the former rule (the page's) is replaced by the feed's at the next
+    // ingestion, and a later change of the feed's title and link is picked up.
+    env.execute(
+        "UPDATE content_sources SET title = 'Evil', site_url = 'https://evil.example/' \
+         WHERE identifier = 'https://blog.example/feed.xml'",
+    )
+    .await;
+    let ingest = async || {
+        env.execute("UPDATE content_sources SET next_fetch_at = now()")
+            .await;
+        let db = env.instance.request_db();
+        let report = keemu::ingest::run_round(&db, &env.web, &IngestSettings::default())
+            .await
+            .expect("round");
+        assert_eq!(report.fetched, 1, "{report:?}");
+    };
+    let title_and_site = async || {
+        let client = env.db.client().await;
+        let row = client
+            .query_one(
+                "SELECT title, site_url FROM content_sources \
+                 WHERE identifier = 'https://blog.example/feed.xml'",
+                &[],
+            )
+            .await
+            .expect("source");
+        (row.get::<_, String>(0), row.get::<_, String>(1))
+    };
+    ingest().await;
+    assert_eq!(
+        title_and_site().await,
+        ("A blog".to_owned(), "https://blog.example/".to_owned())
+    );
+    env.web.set(
+        "https://blog.example/feed.xml",
+        "application/rss+xml",
+        "<rss version=\"2.0\"><channel><title>A blog, renamed</title>\
+         <link>https://blog.example/new/</link></channel></rss>",
+    );
+    ingest().await;
+    assert_eq!(
+        title_and_site().await,
+        (
+            "A blog, renamed".to_owned(),
+            "https://blog.example/new/".to_owned()
+        )
+    );
+    let listed = env
+        .call(&ada, "GET", "/api/v1/me/subscriptions", None)
+        .await;
+    assert_eq!(
+        listed.body["items"][0]["source"]["title"], "A blog, renamed",
+        "{}",
+        listed.body
     );
 }

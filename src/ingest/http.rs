@@ -3,8 +3,9 @@
 //! CronJob, a cron job; README "Scheduling ingestion").
 //!
 //! - `?limit=N` (1 to 500): sources claimed by this round (default 50).
-//! - 200 `{"claimed", "fetched", "not_modified", "failed", "items_added", "duration_ms"}`;
-//!   `claimed == 0` means nothing was due.
+//! - 200 `{"claimed", "fetched", "not_modified", "failed", "deferred", "items_added",
+//!   "duration_ms"}`; `claimed == 0` means nothing was due; `deferred` sources were claimed
+//!   but left for the next round (the round's budget, `ingest_round_budget_ms`, was spent).
 //! - 401 without the token, 503 when `api_token` is unusable or the database is down,
 //!   404 elsewhere, 405 for another method.
 
@@ -39,6 +40,13 @@ pub struct IngestVariables {
     pub reddit_origin: Option<String>,
     /// Bound on each feed request, in milliseconds (1 to 60000; default 10000).
     pub ingest_fetch_timeout_ms: Option<String>,
+    /// Bound on one round, in milliseconds (1 to 600000; default 60000; never less than
+    /// `IngestSettings::min_round_budget`, so a round always starts its first source).
+    pub ingest_round_budget_ms: Option<String>,
+    /// The component's database timeout, in milliseconds (1 to 60000; default 2000), the
+    /// same variable the database calls are bounded by: reserved in the round's budget for
+    /// each statement.
+    pub db_timeout_ms: Option<String>,
 }
 
 /// The component's settings, read once per instance.
@@ -72,16 +80,26 @@ impl IngestConfig {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         settings.origins.youtube = origin(vars.youtube_origin.as_deref());
         settings.origins.reddit = origin(vars.reddit_origin.as_deref());
-        if let Some(ms) = vars
-            .ingest_fetch_timeout_ms
-            .as_deref()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|ms| (1..=60_000).contains(ms))
-        {
-            settings.fetch.timeout = Duration::from_millis(ms);
+        if let Some(ms) = millis(vars.ingest_fetch_timeout_ms.as_deref(), 60_000) {
+            settings.fetch.timeout = ms;
         }
+        if let Some(ms) = millis(vars.db_timeout_ms.as_deref(), 60_000) {
+            settings.db_timeout = ms;
+        }
+        if let Some(ms) = millis(vars.ingest_round_budget_ms.as_deref(), 600_000) {
+            settings.round_budget = ms;
+        }
+        settings.round_budget = settings.round_budget.max(settings.min_round_budget());
         IngestConfig { token, settings }
     }
+}
+
+/// A number of milliseconds from 1 to `max` from a variable.
+fn millis(value: Option<&str>, max: u64) -> Option<Duration> {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| (1..=max).contains(ms))
+        .map(Duration::from_millis)
 }
 
 /// An `http`/`https` origin from a variable; anything else is ignored (the canonical origin
@@ -144,6 +162,7 @@ async fn route(
             "fetched": report.fetched,
             "not_modified": report.not_modified,
             "failed": report.failed,
+            "deferred": report.deferred,
             "items_added": report.items_added,
             "duration_ms": duration_ms,
         }),
@@ -199,6 +218,8 @@ mod tests {
             ingest_fetch_timeout_ms: Some("1500".into()),
             youtube_origin: Some(" http://127.0.0.1:8081 ".into()),
             reddit_origin: Some("ftp://x".into()),
+            ingest_round_budget_ms: Some("30000".into()),
+            db_timeout_ms: Some("500".into()),
         });
         assert_eq!(config.token.as_deref(), Ok("secret-token-0123456789"));
         assert!(config.settings.fetch.net.allow_loopback);
@@ -213,6 +234,20 @@ mod tests {
         );
         assert_eq!(config.settings.origins.reddit, None);
         assert_eq!(config.settings.fetch.timeout, Duration::from_millis(1500));
+        assert_eq!(config.settings.round_budget, Duration::from_secs(30));
+        assert_eq!(config.settings.db_timeout, Duration::from_millis(500));
+        // 1.5 s fetch + 2 s parse + 3 * 0.5 s statements.
+        assert_eq!(config.settings.source_budget(), Duration::from_secs(5));
+        // A budget too small for one source would defer every source of every round.
+        let tiny = IngestConfig::from_variables(&IngestVariables {
+            ingest_round_budget_ms: Some("1".into()),
+            ..IngestVariables::default()
+        });
+        assert_eq!(
+            tiny.settings.round_budget,
+            tiny.settings.source_budget() + tiny.settings.db_timeout,
+            "{tiny:?}"
+        );
         assert!(!format!("{config:?}").contains("secret"));
         let short = IngestConfig::from_variables(&IngestVariables {
             api_token: Some("short".into()),

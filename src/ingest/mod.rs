@@ -9,6 +9,17 @@
 //!    stores the items and the fetch state ([`sql::STORE_FEED`]); a `304` only updates the
 //!    source; a failure backs the source off exponentially. Each source's errors are its
 //!    own: one failing source never stops the others.
+//! 3. the round's time is bounded ([`IngestSettings::round_budget`]): a source is started
+//!    only while its whole budget still fits in what is left of the round's, and parsed only
+//!    while its parse and store still fit; the others are *deferred* (their lease given back
+//!    by [`sql::RELEASE`], due again at once, no failure counted). A parse that takes more
+//!    than [`IngestSettings::parse_budget`] records its source as failed (`over_budget`).
+//!
+//! A parse cannot be interrupted: the Spin guest is single-threaded and parsing is CPU work,
+//! so no timer runs while it does. What bounds it is that it is linear in its input (feed-rs
+//! and quick-xml, then [`text`] on fields cut to [`text::MAX_INPUT_BYTES`]) and the input is
+//! bounded ([`FetchPolicy::max_bytes`]); the budgets are checked between steps. See
+//! [`IngestSettings::longest_round`] for the arithmetic of the lease.
 //!
 //! The Spin component `components/ingest` serves it as `POST /internal/ingest` ([`http`]).
 
@@ -18,7 +29,7 @@ pub mod parse;
 pub mod sql;
 pub mod text;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -39,9 +50,18 @@ pub struct IngestSettings {
     pub batch: u32,
     /// Most fetches in flight at once.
     pub concurrency: usize,
-    /// How long a claimed source stays leased (skipped by other rounds) if the round never
-    /// records its outcome.
-    pub lease: Duration,
+    /// The shortest lease a round takes; see [`IngestSettings::lease`].
+    pub min_lease: Duration,
+    /// Time one round may take, from its start (the claim included) to its answer; see
+    /// [`IngestSettings::longest_round`]. The component never sets it below
+    /// [`IngestSettings::min_round_budget`]; a smaller one here (tests) defers every source.
+    pub round_budget: Duration,
+    /// Time one source's parse may take; a parse that takes longer records its source as
+    /// failed (`over_budget`), backed off like any failure.
+    pub parse_budget: Duration,
+    /// Bound on one database statement (the component's `db_timeout_ms`): what each
+    /// statement is reserved in the round's budget.
+    pub db_timeout: Duration,
     /// Time between two fetches of a healthy source.
     pub interval: Duration,
     /// Wait after a first failure; doubled for each further consecutive failure...
@@ -90,12 +110,69 @@ impl FeedOrigins {
     }
 }
 
+impl IngestSettings {
+    /// What a source still needs once its body is fetched: its parse, then at most three
+    /// statements (the store; the failure record after a failed store; the round's final
+    /// [`sql::RELEASE`]).
+    #[must_use]
+    pub fn after_fetch(&self) -> Duration {
+        self.parse_budget + self.db_timeout * 3
+    }
+
+    /// What a source needs from its start: its fetch (all hops, [`FetchPolicy::timeout`],
+    /// enforced by a timer in the outbound client) and [`IngestSettings::after_fetch`]. A
+    /// source is started only while this fits in what is left of the round's budget.
+    #[must_use]
+    pub fn source_budget(&self) -> Duration {
+        self.fetch.timeout + self.after_fetch()
+    }
+
+    /// The smallest useful round budget: the claim (one statement) and one source's budget,
+    /// so a round always starts at least its first source (with less, every round would
+    /// defer every source).
+    #[must_use]
+    pub fn min_round_budget(&self) -> Duration {
+        self.db_timeout + self.source_budget()
+    }
+
+    /// The longest a round lasts: its budget, plus how far one parse started within it can
+    /// run over its own budget. Every step but a parse is bounded by a timer (fetches by
+    /// [`FetchPolicy::timeout`], statements by `db_timeout`), and a step is only started when
+    /// what it and the steps after it may take fits in the time left, so only a parse (which
+    /// no timer can interrupt) can pass the deadline; it is checked right before each parse,
+    /// so at most one parse straddles it. A parse is linear in a body of at most
+    /// [`FetchPolicy::max_bytes`] (measured under Spin 4.0.2: a round of the 5 MiB feed of
+    /// `&`s alone, fetch and store included, 39 to 61 ms; `tests/e2e/ingest.rs` prints it),
+    /// so it is taken to end within a second `parse_budget`.
+    ///
+    /// Without the round budget a round of `limit` sources could last `ceil(limit /
+    /// concurrency) * (fetch timeout + concurrency * parse budget + 3 * db_timeout)` (the
+    /// guest runs one parse at a time): for 500 sources with the defaults, 63 * (10 s + 16 s
+    /// + 6 s), about 34 minutes, far beyond any lease. With it: 60 s + 2 s.
+    #[must_use]
+    pub fn longest_round(&self) -> Duration {
+        self.round_budget + self.parse_budget
+    }
+
+    /// The lease a round takes on the sources it claims: [`IngestSettings::min_lease`], and
+    /// never less than twice [`IngestSettings::longest_round`], so no source is claimed by a
+    /// second round while the first may still be working on it. Defaults: max(5 min, 2 *
+    /// 62 s) = 5 min.
+    #[must_use]
+    pub fn lease(&self) -> Duration {
+        self.min_lease.max(self.longest_round() * 2)
+    }
+}
+
 impl Default for IngestSettings {
     fn default() -> Self {
         IngestSettings {
             batch: 50,
             concurrency: 8,
-            lease: Duration::from_secs(5 * 60),
+            min_lease: Duration::from_secs(5 * 60),
+            round_budget: Duration::from_secs(60),
+            parse_budget: Duration::from_secs(2),
+            db_timeout: Duration::from_secs(2),
             interval: Duration::from_secs(30 * 60),
             backoff_base: Duration::from_secs(10 * 60),
             backoff_cap: Duration::from_secs(24 * 60 * 60),
@@ -104,6 +181,9 @@ impl Default for IngestSettings {
         }
     }
 }
+
+/// The longest round budget taken into account.
+pub const MAX_ROUND_BUDGET: Duration = Duration::from_secs(60 * 60);
 
 /// The most sources one round may claim.
 pub const MAX_BATCH: u32 = 500;
@@ -127,8 +207,12 @@ pub struct RoundReport {
     pub fetched: u32,
     /// Sources that answered 304 Not Modified.
     pub not_modified: u32,
-    /// Sources whose fetch, parse or store failed (backed off).
+    /// Sources whose fetch, parse or store failed, or whose parse took more than its budget
+    /// (backed off).
     pub failed: u32,
+    /// Sources claimed but not started, or not parsed, because the round's budget was spent:
+    /// their lease given back, due again at once.
+    pub deferred: u32,
     /// Items inserted (new to their source).
     pub items_added: u64,
 }
@@ -136,9 +220,13 @@ pub struct RoundReport {
 /// What happened to one source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceOutcome {
-    Fetched { items_added: u64 },
+    Fetched {
+        items_added: u64,
+    },
     NotModified,
     Failed,
+    /// Not fetched, or not parsed: the round's budget would not have covered it.
+    Deferred,
 }
 
 /// Why one source's ingestion failed.
@@ -146,6 +234,8 @@ pub enum SourceOutcome {
 pub enum SourceError {
     Fetch(FetchError),
     Parse(ParseError),
+    /// The parse took more than [`IngestSettings::parse_budget`].
+    OverBudget,
     Store(DbError),
 }
 
@@ -155,6 +245,7 @@ impl SourceError {
         match self {
             Self::Fetch(error) => error.kind(),
             Self::Parse(_) => "not_a_feed",
+            Self::OverBudget => "over_budget",
             Self::Store(_) => "store_failed",
         }
     }
@@ -164,7 +255,7 @@ impl SourceError {
     fn status(&self, body_status: Option<u16>) -> i32 {
         match self {
             Self::Fetch(error) => error.status().map_or(0, i32::from),
-            Self::Parse(_) | Self::Store(_) => body_status.map_or(0, i32::from),
+            Self::Parse(_) | Self::OverBudget | Self::Store(_) => body_status.map_or(0, i32::from),
         }
     }
 }
@@ -197,24 +288,33 @@ pub async fn claim(
 }
 
 /// One round: claim, then fetch, parse and store each claimed source, at most
-/// `settings.concurrency` at once. Only the claim's failure fails the round; each source's
-/// failure is recorded on it and counted.
+/// `settings.concurrency` at once, within `settings.round_budget` (the sources it cannot
+/// cover are deferred: their lease given back in one statement at the end). Only the
+/// claim's failure fails the round; each source's failure is recorded on it and counted.
 pub async fn run_round(
     db: &impl Db,
     outbound: &impl Outbound,
     settings: &IngestSettings,
 ) -> Result<RoundReport, DbError> {
-    let sources = claim(db, settings.batch, settings.lease).await?;
+    let started = Instant::now();
+    let deadline = started
+        .checked_add(settings.round_budget.min(MAX_ROUND_BUDGET))
+        .unwrap_or(started);
+    let sources = claim(db, settings.batch, settings.lease()).await?;
     let mut report = RoundReport {
         claimed: sources.len() as u32,
         ..RoundReport::default()
     };
-    let outcomes: Vec<SourceOutcome> = futures_util::stream::iter(sources.iter())
-        .map(|source| ingest_source(db, outbound, settings, source))
+    let outcomes: Vec<(i64, SourceOutcome)> = futures_util::stream::iter(sources.iter())
+        .map(|source| async move {
+            let outcome = ingest_source(db, outbound, settings, source, deadline).await;
+            (source.id, outcome)
+        })
         .buffer_unordered(settings.concurrency.max(1))
         .collect()
         .await;
-    for outcome in outcomes {
+    let mut deferred = Vec::new();
+    for (id, outcome) in outcomes {
         match outcome {
             SourceOutcome::Fetched { items_added } => {
                 report.fetched += 1;
@@ -222,19 +322,40 @@ pub async fn run_round(
             }
             SourceOutcome::NotModified => report.not_modified += 1,
             SourceOutcome::Failed => report.failed += 1,
+            SourceOutcome::Deferred => deferred.push(id),
         }
+    }
+    report.deferred = deferred.len() as u32;
+    if !deferred.is_empty() {
+        deferred.sort_unstable();
+        let released = release(db, &deferred).await;
+        log::info(
+            "ingest_sources_deferred",
+            json!({
+                "deferred": deferred.len(),
+                "released": released.is_ok(),
+                "round_budget_ms": settings.round_budget.as_millis() as u64,
+            }),
+        );
     }
     Ok(report)
 }
 
-/// Fetches, parses and stores one claimed source; a failure is recorded on the source (and
-/// logged with the source's id, never its URL).
+/// Fetches, parses and stores one claimed source, if the round's `deadline` leaves it the
+/// time it may need ([`IngestSettings::source_budget`]; else [`SourceOutcome::Deferred`],
+/// nothing recorded here). A failure is recorded on the source (and logged with the
+/// source's id, never its URL).
 pub async fn ingest_source(
     db: &impl Db,
     outbound: &impl Outbound,
     settings: &IngestSettings,
     source: &ClaimedSource,
+    deadline: Instant,
 ) -> SourceOutcome {
+    let left = || deadline.saturating_duration_since(Instant::now());
+    if left() < settings.source_budget() {
+        return SourceOutcome::Deferred;
+    }
     let validators = Validators {
         etag: source.etag.as_deref(),
         last_modified: source.last_modified.as_deref(),
@@ -252,7 +373,19 @@ pub async fn ingest_source(
             etag,
             last_modified,
         }) => {
-            let result = match parse_feed(&body, &source.feed_url) {
+            // Other sources' parses may have run while this one waited for its body: parse
+            // only if the parse and the statements after it still fit in the round.
+            if left() < settings.after_fetch() {
+                return SourceOutcome::Deferred;
+            }
+            let parse_started = Instant::now();
+            let parsed = parse_feed(&body, &source.feed_url);
+            let parsed = if parse_started.elapsed() > settings.parse_budget {
+                Err(SourceError::OverBudget)
+            } else {
+                parsed.map_err(SourceError::Parse)
+            };
+            let result = match parsed {
                 Ok(feed) => {
                     let state = FetchState {
                         status,
@@ -263,7 +396,7 @@ pub async fn ingest_source(
                         .await
                         .map(|items_added| SourceOutcome::Fetched { items_added })
                 }
-                Err(error) => Err(SourceError::Parse(error)),
+                Err(error) => Err(error),
             };
             (result, Some(status))
         }
@@ -374,6 +507,15 @@ pub async fn store_failure(
         ParameterValue::Int64(seconds(settings.backoff_cap)),
     ];
     db.execute(sql::STORE_FAILURE, &params).await.map(|_| ())
+}
+
+/// Gives back the lease of claimed sources the round did not ingest: due again now, no
+/// failure counted.
+pub async fn release(db: &impl Db, source_ids: &[i64]) -> Result<(), DbError> {
+    let params = [ParameterValue::ArrayInt64(
+        source_ids.iter().copied().map(Some).collect(),
+    )];
+    db.execute(sql::RELEASE, &params).await.map(|_| ())
 }
 
 fn seconds(duration: Duration) -> i64 {

@@ -1,12 +1,13 @@
 //! RSS 2.0 and Atom (YouTube's and Reddit's feeds are Atom) into the rows ingestion stores,
-//! with the `feed-rs` crate. Every value is bounded to its column's constraint here, so a
-//! feed cannot make the store statement fail.
+//! with the `feed-rs` crate. Every value is bounded to its column's constraint here, and
+//! cleaned of what PostgreSQL `text` refuses (`U+0000`), so a feed cannot make the store
+//! statement fail; an item that is left without an id once cleaned is dropped alone.
 
 use chrono::{DateTime, Utc};
 use feed_rs::model::{Entry, Feed, Link, Text};
 use url::Url;
 
-use super::text::{bounded, html_to_text, plain, truncated};
+use super::text::{html_to_text, plain, storable, truncated};
 
 /// Longest item title kept (characters; the column's bound).
 pub const MAX_TITLE_CHARS: usize = 500;
@@ -141,7 +142,8 @@ fn convert(feed: Feed, base: Option<&Url>) -> ParsedFeed {
 
 fn item(entry: &Entry, base: Option<&Url>) -> Option<FeedItem> {
     let url = alternate_link(&entry.links, base);
-    let id = entry.id.trim();
+    let id = storable(&entry.id);
+    let id = id.trim();
     let external_id = if id.is_empty() {
         url.clone()?
     } else {
@@ -199,7 +201,7 @@ fn text(value: &Text, max_chars: usize) -> String {
     if value.content_type.to_string().contains("html") {
         html_to_text(&value.content, max_chars)
     } else {
-        bounded(&plain(&value.content, usize::MAX), max_chars)
+        plain(&value.content, max_chars)
     }
 }
 
@@ -217,7 +219,8 @@ fn alternate_link(links: &[Link], base: Option<&Url>) -> Option<String> {
             }
         })
         .find(|u| matches!(u.scheme(), "http" | "https"))
-        .map(String::from)
+        // A parsed URL percent-encodes NUL or refuses it; cleaned all the same.
+        .map(|u| storable(u.as_str()).into_owned())
         .filter(|u| u.chars().nth(MAX_URL_CHARS).is_none())
 }
 

@@ -40,7 +40,9 @@ RETURNING s.id, s.feed_url, s.etag, s.last_modified, s.consecutive_failures";
 /// NOTHING`: an item is never duplicated and never rewritten; a title edited upstream
 /// keeps its first version), and records the successful fetch: status `$8` (integer),
 /// validators `$9`/`$10`, failures reset, next fetch in `$11` seconds (bigint), and the
-/// source's title `$12` and site URL `$13` where it has none yet.
+/// source's title `$12` and site URL `$13` as the feed gives them now (kept when the feed
+/// gives none): a source's title and site always come from its own feed, refreshed by every
+/// successful fetch, never from a page a subscriber pasted (issue 22).
 ///
 /// `published_at`: the item's date, at most now (a feed dated in the future does not pin its
 /// items at the top of every feed), else now.
@@ -69,8 +71,8 @@ source AS (
         last_modified = $10::text,
         consecutive_failures = 0,
         next_fetch_at = now() + $11::bigint * interval '1 second',
-        title = COALESCE(NULLIF(title, ''), $12::text),
-        site_url = COALESCE(NULLIF(site_url, ''), $13::text)
+        title = COALESCE(NULLIF($12::text, ''), title),
+        site_url = COALESCE(NULLIF($13::text, ''), site_url)
     WHERE id = $1::bigint
     RETURNING 1
 )
@@ -87,6 +89,12 @@ SET last_fetched_at = now(),
     consecutive_failures = 0,
     next_fetch_at = now() + $2::bigint * interval '1 second'
 WHERE id = $1";
+
+/// Gives back the lease of sources `$1` (bigint[]) that a round claimed but did not ingest
+/// (its budget would not have covered them): due again now, nothing else touched (no
+/// failure counted, validators kept).
+pub const RELEASE: &str = "\
+UPDATE content_sources SET next_fetch_at = now() WHERE id = ANY($1::bigint[])";
 
 /// Records a failed fetch of source `$1`: status `$2` (integer; 0 when no response came),
 /// one more consecutive failure, and the next attempt after `min($3 * 2^failures, $4)`

@@ -1,7 +1,8 @@
 //! A feed server on 127.0.0.1 for the ingestion tests: the recorded feeds of
 //! tests/fixtures/feeds/ with `ETag`/`Last-Modified` and 304 answers to conditional requests,
-//! plus a broken, an oversized, a slow and a redirecting endpoint, and generated feeds for
-//! the throughput measure. Every request is counted by path, so the tests can tell that a
+//! plus a broken, an oversized, a slow and a redirecting endpoint, generated feeds for
+//! the throughput measure, and hostile ones whose summary is a million `&`s or almost 5 MiB
+//! of them (`/ampersands-1mib.xml`, `/ampersands-5mib.xml`: issue 22). Every request is counted by path, so the tests can tell that a
 //! source was fetched exactly once, or that nothing was sent at all.
 //!
 //! For the subscribe-then-ingest flow ([`crate::flow`]) it also stands in for YouTube and
@@ -186,6 +187,25 @@ pub fn bench_feed(n: &str) -> Vec<u8> {
     xml.into_bytes()
 }
 
+/// An RSS feed of `ordinary` ordinary items, then one whose summary is `amps` `&`s in a
+/// CDATA section, with no `;` anywhere (issue 22: the feed that wedged ingestion).
+pub fn ampersand_feed(amps: usize, ordinary: usize) -> Vec<u8> {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>Ampersands</title>\
+         <link>https://amp.example/</link>\n",
+    );
+    for i in 0..ordinary {
+        xml.push_str(&format!(
+            "<item><title>Ordinary {i}</title><guid>ordinary-{i}</guid>\
+             <description>Fine &amp; dandy</description></item>\n"
+        ));
+    }
+    xml.push_str("<item><title>Ampersands</title><guid>amps</guid><description><![CDATA[");
+    xml.push_str(&"&".repeat(amps));
+    xml.push_str("]]></description></item>\n</channel></rss>\n");
+    xml.into_bytes()
+}
+
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
@@ -276,6 +296,9 @@ fn route(path: &str, headers: &BTreeMap<String, String>) -> Reply {
         ),
         "/blog_atom.xml" => validated("blog_atom.xml", Some("W/\"atom-1\""), None, headers),
         "/broken.xml" => reply(200, fixture("broken.xml")),
+        // Within the 1 MiB a subscription reads, and within the 5 MiB ingestion reads.
+        "/ampersands-1mib.xml" => reply(200, ampersand_feed(1_000_000, 0)),
+        "/ampersands-5mib.xml" => reply(200, ampersand_feed(5 * 1024 * 1024 - 4096, 3)),
         // Over the 5 MiB cap.
         "/oversized.xml" => reply(200, vec![b' '; 6 * 1024 * 1024]),
         "/slow.xml" => {

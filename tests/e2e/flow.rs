@@ -100,7 +100,9 @@ pub fn checks(spin: &Spin, pg: &Postgres, feeds: &FeedServer, checks: &mut Check
 
             let blog = created(&feeds.url("/blog/"));
             assert_eq!(blog["source"]["identifier"], feeds.url("/blog_rss.xml"));
-            assert_eq!(blog["source"]["site_url"], feeds.url("/blog/"));
+            // The feed's own link and title (tests/fixtures/feeds/blog_rss.xml), not the page's.
+            assert_eq!(blog["source"]["site_url"], "https://blog.fixture.example/");
+            assert_eq!(blog["source"]["title"], "Fixture Engineering Blog");
             let atom = created(&feeds.url("/blog_atom.xml"));
             assert_eq!(atom["source"]["kind"], "blog");
             let broken = created(&feeds.url("/broken.xml"));

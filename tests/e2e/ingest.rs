@@ -1,7 +1,8 @@
 //! The ingest component under a real `spin up`, fetching from the feed server on 127.0.0.1
 //! ([`FeedServer`]): every kind of feed, two concurrent rounds, a second ingest, 304s, the
-//! failing sources' back-off, the throughput, and the private-network block (with the
-//! repository's runtime-config.toml, whose `block_networks = ["private"]` covers loopback).
+//! failing sources' back-off, the throughput, the private-network block (with the
+//! repository's runtime-config.toml, whose `block_networks = ["private"]` covers loopback),
+//! and feeds built to wedge a round (issue 22).
 
 use std::time::Instant;
 
@@ -355,4 +356,152 @@ pub fn blocked(pg: &Postgres, feeds: &FeedServer, checks: &mut Checks) {
             },
         );
     }
+}
+
+/// `ingest_round_budget_ms` for [`hostile`]'s `spin up`.
+const ROUND_BUDGET_MS: u64 = 20_000;
+/// The parse budget (`IngestSettings::parse_budget`): a round lasts at most its budget plus
+/// one parse budget.
+const PARSE_BUDGET_MS: u64 = 2_000;
+
+/// Issue 22 under Spin: a summary of a million `&`s (and one of almost 5 MiB) made a round
+/// take 79 to 165 s, further rounds hang, and healthy sources in the same round fail. Here
+/// the hostile feeds, a slow one and healthy ones in one round of a `spin up` with a 20 s
+/// round budget: the round answers within its budget (plus the one parse that may straddle
+/// it), the healthy sources are stored and recorded as fine, the slow one failed alone.
+pub fn hostile(pg: &Postgres, feeds: &FeedServer, checks: &mut Checks) {
+    let mut options = options(feeds, true, None);
+    options
+        .variables
+        .push(("ingest_round_budget_ms".into(), ROUND_BUDGET_MS.to_string()));
+    let spin = Spin::start_with(pg, &options);
+    checks.run(
+        "ingest hostile: a million ampersands do not wedge the round; the others are stored",
+        || {
+            pg.psql("UPDATE content_sources SET next_fetch_at = now() + interval '1 day'");
+            let mut ids = std::collections::BTreeMap::new();
+            for (name, path) in [
+                ("amps1", "/ampersands-1mib.xml"),
+                ("amps5", "/ampersands-5mib.xml"),
+                ("rss", "/blog_rss.xml"),
+                ("reddit", "/subreddit.xml"),
+                ("atom", "/blog_atom.xml"),
+                ("slow", "/slow.xml"),
+            ] {
+                // Identifiers of their own: sources beside the earlier checks' (same paths).
+                ids.insert(
+                    name,
+                    add_source(pg, "blog", &format!("hostile-{name}"), &feeds.url(path)),
+                );
+            }
+            let body = ingest(&spin, "");
+            let duration = n(&body, "duration_ms");
+            eprintln!("e2e: the hostile round: {body}");
+            assert!(
+                duration <= ROUND_BUDGET_MS + PARSE_BUDGET_MS,
+                "the round took {duration} ms: {body}"
+            );
+            assert_eq!(n(&body, "claimed"), 6, "{body}");
+            assert_eq!(n(&body, "deferred"), 0, "{body}");
+            assert_eq!(n(&body, "failed"), 1, "only the slow one: {body}");
+            assert_eq!(n(&body, "fetched"), 5, "{body}");
+            for (name, count) in [
+                ("rss", 3),
+                ("reddit", 4),
+                ("atom", 2),
+                ("amps1", 1),
+                ("amps5", 4),
+            ] {
+                let items = int(
+                    pg,
+                    &format!(
+                        "SELECT count(*) FROM content_items WHERE source_id = {}",
+                        ids[name]
+                    ),
+                );
+                assert_eq!(items, count, "{name}");
+                let state = pg.psql(&format!(
+                    "SELECT consecutive_failures, last_status FROM content_sources WHERE id = {}",
+                    ids[name]
+                ));
+                assert_eq!(state, "0|200", "{name}");
+            }
+            let summary = pg.psql(&format!(
+                "SELECT summary FROM content_items WHERE source_id = {} AND external_id = 'amps'",
+                ids["amps5"]
+            ));
+            assert_eq!(summary, format!("{}…", "&".repeat(1999)));
+            let slow = pg.psql(&format!(
+                "SELECT consecutive_failures, last_status FROM content_sources WHERE id = {}",
+                ids["slow"]
+            ));
+            assert_eq!(slow, "1|0");
+            // The component still answers at once.
+            assert_eq!(spin.send(&Request::get(ROUTE)).status, 405);
+            // The 5 MiB feed alone (fetched from loopback, parsed, stored): what one such
+            // parse costs in the guest, for the budgets' arithmetic (printed, not asserted).
+            pg.psql(&format!(
+                "UPDATE content_sources SET next_fetch_at = now() WHERE id = {}",
+                ids["amps5"]
+            ));
+            let alone = ingest(&spin, "");
+            assert_eq!(
+                (n(&alone, "claimed"), n(&alone, "fetched")),
+                (1, 1),
+                "{alone}"
+            );
+            eprintln!(
+                "e2e: a round of the 5 MiB ampersand feed alone: {} ms",
+                n(&alone, "duration_ms")
+            );
+        },
+    );
+}
+
+/// Issue 22 under Spin: a round starts a source only while its budget fits in what is left
+/// of the round's. `ingest_round_budget_ms=1` is raised to the smallest useful budget, one
+/// statement and one source's (1 s + 1 s fetch + 2 s parse + 3 * 1 s statements = 7 s).
+/// Nine slow sources, eight at a time: the first eight start and time out after 1 s (failed);
+/// by then less than one source's budget (6 s) is left, so the ninth is deferred: its lease
+/// given back (`sql::RELEASE`, an `int8[]` parameter), due again, no failure counted.
+pub fn deferred(pg: &Postgres, feeds: &FeedServer, checks: &mut Checks) {
+    let mut options = options(feeds, true, None);
+    options
+        .variables
+        .push(("ingest_round_budget_ms".into(), "1".into()));
+    let spin = Spin::start_with(pg, &options);
+    checks.run(
+        "ingest deferred: sources the round's budget cannot cover are left due, unfailed",
+        || {
+            pg.psql("UPDATE content_sources SET next_fetch_at = now() + interval '1 day'");
+            let ids: Vec<i64> = (0..9)
+                .map(|i| {
+                    add_source(
+                        pg,
+                        "blog",
+                        &format!("deferred-{i}"),
+                        &feeds.url("/slow.xml"),
+                    )
+                })
+                .collect();
+            let body = ingest(&spin, "");
+            eprintln!("e2e: the round with a spent budget: {body}");
+            assert_eq!(
+                (
+                    n(&body, "claimed"),
+                    n(&body, "failed"),
+                    n(&body, "deferred")
+                ),
+                (9, 8, 1),
+                "{body}"
+            );
+            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let due = pg.psql(&format!(
+                "SELECT count(*) FROM content_sources WHERE id IN ({list}) \
+                 AND consecutive_failures = 0 AND last_status IS NULL AND next_fetch_at <= now()"
+            ));
+            assert_eq!(due, "1", "the deferred source is due again, unfailed");
+            assert!(n(&body, "duration_ms") <= 7_000 + PARSE_BUDGET_MS, "{body}");
+        },
+    );
 }

@@ -18,9 +18,10 @@
 //!   feeds) and three `spin up`s: one that may fetch from it (subscribing by every URL form,
 //!   the feed), and two with the repository's runtime config, which blocks private networks
 //!   (the URL check refuses first, or the host does: the fixture server is never requested);
-//! - [`ingestion`]: its own PostgreSQL, a feed server on 127.0.0.1 and three `spin up`s: one
+//! - [`ingestion`]: its own PostgreSQL, a feed server on 127.0.0.1 and five `spin up`s: one
 //!   that may fetch from it (every kind of feed, concurrency, 304s, back-off, throughput),
-//!   and two with the repository's runtime config, which blocks private networks;
+//!   two with the repository's runtime config, which blocks private networks, and two with
+//!   round budgets: the feeds built to wedge a round, and sources a round defers (issue 22);
 //! - [`subscribe_ingest_and_read_the_feed`]: issue 9's "Done when" as one flow ([`flow`]):
 //!   its own PostgreSQL, the feed server standing in for YouTube, Reddit and the blogs, and
 //!   one `spin up` whose api and ingest components both fetch from it.
@@ -199,6 +200,8 @@ fn ingestion() {
         spin.component_logs(30)
     };
     ingest::blocked(&pg, &feeds, &mut checks);
+    ingest::hostile(&pg, &feeds, &mut checks);
+    ingest::deferred(&pg, &feeds, &mut checks);
     checks.finish("ingestion", || logs);
 }
 

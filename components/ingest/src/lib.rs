@@ -22,6 +22,8 @@ async fn variables() -> IngestVariables {
         youtube_origin: variable("youtube_origin").await,
         reddit_origin: variable("reddit_origin").await,
         ingest_fetch_timeout_ms: variable("ingest_fetch_timeout_ms").await,
+        ingest_round_budget_ms: variable("ingest_round_budget_ms").await,
+        db_timeout_ms: variable("db_timeout_ms").await,
     }
 }
 
