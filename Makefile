@@ -50,7 +50,7 @@ RUN_E2E = log="$$(mktemp)"; trap 'rm -f "$$log"' EXIT; \
 	fi; \
 	echo "make: $$ran end-to-end test(s) passed under spin"
 
-.PHONY: help up down db-start db-shell db-migrate health ingest logs test test-steps e2e e2e-or-skip \
+.PHONY: help up down db-start db-shell db-migrate health ingest maintenance logs test test-steps e2e e2e-or-skip \
 	fmt lint build check-manifest wasm-target
 
 help: ## List the targets
@@ -130,6 +130,15 @@ ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until
 	  claimed="$$(printf '%s' "$$body" | sed -n 's/.*"claimed":\([0-9][0-9]*\).*/\1/p')"; \
 	  [ "$${claimed:-0}" -gt 0 ] || break; \
 	done
+
+maintenance: ## One maintenance round (POST /internal/maintenance) on the running app
+	@token="$${KEEMU_API_TOKEN:-}"; \
+	if [ -z "$$token" ] && [ -f .env ]; then \
+	  token="$$(sed -n 's/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}KEEMU_API_TOKEN=//p' .env | tail -n 1 | tr -d "\"'\r")"; \
+	fi; \
+	token="$${token:-$(DEV_API_TOKEN)}"; \
+	printf 'header = "Authorization: Bearer %s"\n' "$$token" \
+	  | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/maintenance"; echo
 
 health: ## curl the running app's /health
 	curl -fsS -i http://$(LISTEN)/health

@@ -671,3 +671,74 @@ async fn success_for_a_missing_user_returns_none() {
     );
     assert_eq!(db.statements_sent(), 1);
 }
+
+/// Issue 22, item 5: expired rows go. The maintenance statement deletes ended throttle
+/// windows, old hash budget rows, and session families revoked or expired longer ago than
+/// the grace, at most `limit` of each kind, and nothing live.
+#[tokio::test]
+async fn maintenance_deletes_what_expired_and_nothing_live() {
+    let env = Env::new().await;
+    let ada = registered(&env, "ada@example.com").await;
+    // Live: Ada's registration session, a fresh throttle row, a fresh budget row.
+    env.exec(
+        "INSERT INTO login_throttles (email_key, attempts, window_start) VALUES
+             ('ended1@example.com', 5, now() - interval '20 minutes'),
+             ('ended2@example.com', 5, now() - interval '2 hours'),
+             ('ended3@example.com', 1, now() - interval '1 day'),
+             ('live@example.com', 2, now() - interval '5 minutes');
+         INSERT INTO hash_budgets (budget_key, window_start, used) VALUES
+             ('client:192.0.2.1', now() - interval '2 minutes', 3),
+             ('global', now(), 1);",
+    )
+    .await;
+    // A revoked family and an expired one, both two days old; a revoked one of today.
+    for (n, days) in [(1u8, -2i64), (2, -2), (3, 30)] {
+        store::create_session(&env.req(), ada, &token(n), in_days(days))
+            .await
+            .expect("session");
+    }
+    env.exec(&format!(
+        "UPDATE session_families SET revoked_at = now() - interval '2 days'
+         WHERE id = (SELECT family_id FROM sessions WHERE token_hash = '{}');
+         UPDATE session_families SET revoked_at = now()
+         WHERE id = (SELECT family_id FROM sessions WHERE token_hash = '{}')",
+        token(1).as_str(),
+        token(3).as_str()
+    ))
+    .await;
+    let grace = Duration::from_secs(24 * 3600);
+    let db = env.req();
+    let first = store::maintain(&db, ThrottlePolicy::DEFAULT, grace, 2)
+        .await
+        .expect("maintain");
+    assert_eq!(db.statements_sent(), 1);
+    assert_eq!(
+        (first.throttles, first.budgets),
+        (2, 1),
+        "bounded to 2: {first:?}"
+    );
+    assert_eq!(first.session_families, 2, "{first:?}");
+    let second = store::maintain(&env.req(), ThrottlePolicy::DEFAULT, grace, 2)
+        .await
+        .expect("maintain");
+    assert_eq!(
+        (second.throttles, second.budgets, second.session_families),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM login_throttles WHERE email_key = 'live@example.com'")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM hash_budgets WHERE budget_key = 'global'")
+            .await,
+        1
+    );
+    // Left: the registration's family and today's revoked one.
+    assert_eq!(
+        env.scalar_i64("SELECT count(*) FROM session_families")
+            .await,
+        2
+    );
+}

@@ -865,6 +865,30 @@ async fn the_route_runs_a_round_for_the_operator_only() {
     let (_, body) = call("POST", "/internal/ingest", Some(common::api::TOKEN)).await;
     assert_eq!(body["claimed"], 0);
 
+    // The maintenance round: the operator's too.
+    assert_eq!(call("POST", "/internal/maintenance", None).await.0, 401);
+    assert_eq!(
+        call("GET", "/internal/maintenance", Some(common::api::TOKEN))
+            .await
+            .0,
+        405
+    );
+    let client = env.db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO login_throttles (email_key, attempts, window_start)
+             VALUES ('old@example.com', 5, now() - interval '1 hour'),
+                    ('new@example.com', 1, now())",
+        )
+        .await
+        .expect("throttles");
+    let (status, body) = call("POST", "/internal/maintenance", Some(common::api::TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["throttles"], 1, "{body}");
+    assert_eq!(body["session_families"], 0, "{body}");
+    let (_, body) = call("POST", "/internal/maintenance", Some(common::api::TOKEN)).await;
+    assert_eq!(body["throttles"], 0, "{body}");
+
     // Unusable token: 503.
     let unconfigured = IngestConfig::from_variables(&IngestVariables::default());
     let request = http::Request::builder()

@@ -1,4 +1,5 @@
-//! `POST /internal/ingest`: one ingestion round, for the operator (`api_token`, compared in
+//! `POST /internal/ingest`: one ingestion round, and `POST /internal/maintenance`: one
+//! maintenance round ([`MAINTENANCE_PATH`]), for the operator (`api_token`, compared in
 //! constant time like the operator API). A scheduler calls it (`make ingest`, a Kubernetes
 //! CronJob, a cron job; README "Scheduling ingestion").
 //!
@@ -21,11 +22,23 @@ use crate::db::Db;
 use crate::http::api::bearer::require_bearer;
 use crate::http::api::config::MIN_TOKEN_CHARS;
 use crate::http::{ApiError, Request, Response, serialized_response};
+use crate::models::account::{self, ThrottlePolicy};
 use crate::observability::log;
 use crate::outbound::Outbound;
 
 /// The route.
 pub const PATH: &str = "/internal/ingest";
+
+/// The maintenance round's route (operator token): one bounded round deleting what has
+/// expired in the account tables (see [`maintenance`]).
+pub const MAINTENANCE_PATH: &str = "/internal/maintenance";
+
+/// How long revoked or expired session families are kept before the maintenance round
+/// deletes them (a replayed token of a family still known is told apart in the logs).
+pub const SESSION_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Rows of each kind one maintenance round deletes at most.
+pub const MAINTENANCE_LIMIT: u32 = 1000;
 
 /// The Spin variables the component reads (`None`: unset or blank).
 #[derive(Default, Clone)]
@@ -137,7 +150,8 @@ async fn route(
     db: &impl Db,
     outbound: &impl Outbound,
 ) -> Result<Response, ApiError> {
-    if request.uri().path() != PATH {
+    let path = request.uri().path();
+    if path != PATH && path != MAINTENANCE_PATH {
         return Err(ApiError::NotFound("no such route"));
     }
     if request.method() != Method::POST {
@@ -150,6 +164,9 @@ async fn route(
         ApiError::NotConfigured
     })?;
     require_bearer(request.headers(), token)?;
+    if path == MAINTENANCE_PATH {
+        return maintenance(db).await;
+    }
     let mut settings = config.settings.clone();
     settings.batch = limit(request.uri().query())?.unwrap_or(settings.batch);
     let started = Instant::now();
@@ -174,6 +191,23 @@ async fn route(
             duration_ms,
         },
     )
+}
+
+/// `POST /internal/maintenance`: deletes, at most [`MAINTENANCE_LIMIT`] rows of each kind,
+/// sign-in throttle rows whose window has ended, hash budget rows older than a minute, and
+/// session families revoked or expired more than [`SESSION_GRACE`] ago (one statement,
+/// `SKIP LOCKED`: rounds running at once share the work). 200 with the counts; a scheduler
+/// runs it beside ingestion until it deletes nothing.
+async fn maintenance(db: &impl Db) -> Result<Response, ApiError> {
+    let done = account::store::maintain(
+        db,
+        ThrottlePolicy::DEFAULT,
+        SESSION_GRACE,
+        MAINTENANCE_LIMIT,
+    )
+    .await?;
+    log::info("maintenance_round_completed", json!(done));
+    serialized_response(StatusCode::OK, &done)
 }
 
 /// `limit` from the query string: 1 to [`MAX_BATCH`].
