@@ -116,12 +116,16 @@ db-migrate: ## Apply migrations/ to DATABASE_URL, or to the local dev database
 # so it never shows in the process list.
 INGEST_ROUNDS ?= 20
 
-ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until nothing is due
-	@token="$${KEEMU_API_TOKEN:-}"; \
+# Sets the shell variable `token` to the operator token (make ingest, make maintenance):
+# KEEMU_API_TOKEN, else .env, else the development token.
+OPERATOR_TOKEN = token="$${KEEMU_API_TOKEN:-}"; \
 	if [ -z "$$token" ] && [ -f .env ]; then \
 	  token="$$(sed -n 's/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}KEEMU_API_TOKEN=//p' .env | tail -n 1 | tr -d "\"'\r")"; \
 	fi; \
-	token="$${token:-$(DEV_API_TOKEN)}"; \
+	token="$${token:-$(DEV_API_TOKEN)}"
+
+ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until nothing is due
+	@$(OPERATOR_TOKEN); \
 	for round in $$(seq 1 $(INGEST_ROUNDS)); do \
 	  body="$$(printf 'header = "Authorization: Bearer %s"\n' "$$token" \
 	    | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/ingest")" \
@@ -132,11 +136,7 @@ ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until
 	done
 
 maintenance: ## One maintenance round (POST /internal/maintenance) on the running app
-	@token="$${KEEMU_API_TOKEN:-}"; \
-	if [ -z "$$token" ] && [ -f .env ]; then \
-	  token="$$(sed -n 's/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}KEEMU_API_TOKEN=//p' .env | tail -n 1 | tr -d "\"'\r")"; \
-	fi; \
-	token="$${token:-$(DEV_API_TOKEN)}"; \
+	@$(OPERATOR_TOKEN); \
 	printf 'header = "Authorization: Bearer %s"\n' "$$token" \
 	  | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/maintenance"; echo
 
