@@ -113,6 +113,7 @@ fn database_outage_and_recovery() {
     let mut checks = checks::Checks::new();
     outage::checks(&mut spin, &pg, &mut checks);
     logs_are_clean(&spin, &mut checks);
+    outage::restart_under_load(&pg, &mut checks);
     checks.finish("database_outage_and_recovery", || spin.component_logs(30));
 }
 
