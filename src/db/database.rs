@@ -9,13 +9,17 @@
 //!   statement opens nothing. Concurrent requests of the instance pipeline their statements
 //!   on it; that is sound because each one stands alone.
 //! - After a connection error the shared connection is discarded, so the next use opens a
-//!   fresh one; a read that failed that way is retried once on the fresh connection (writes
-//!   are not retried: they may have been applied).
+//!   fresh one. Within the call's timeout, a read is retried with backoff after a lost
+//!   connection or a failed open; a write only after a failed open (nothing was sent: the
+//!   host's error for a closed connection does not tell whether a statement reached the
+//!   server). A write that failed after it was sent ends in [`DbError::OutcomeUnknown`].
 //! - A transaction ([`Database::transaction`]) takes a connection of its own and always ends
 //!   with COMMIT or ROLLBACK, on error paths too; a transaction that could not be ended is
 //!   handed to [`Connection::abandon`] so it never goes back to the pool open.
 //! - Every call is raced against the configured timeout: the host pool has no wait timeout
-//!   and a hung server must not hang the request.
+//!   and a hung server must not hang the request. A timer that fires is not a timeout by
+//!   itself: the call is looked at again first, and gets back the time it lost when the
+//!   instance was busy past its deadline ([`Database::within_timeout`]).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -41,9 +45,11 @@ use crate::observability::log;
 pub trait Db {
     /// A statement that only reads. Safe to retry.
     async fn read(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError>;
-    /// A statement that writes and returns rows (`... RETURNING`). Never retried.
+    /// A statement that writes and returns rows (`... RETURNING`). Retried only when it
+    /// was never sent.
     async fn write(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError>;
-    /// A statement that writes and returns the number of rows affected. Never retried.
+    /// A statement that writes and returns the number of rows affected. Retried only when
+    /// it was never sent.
     async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError>;
 }
 
@@ -171,8 +177,9 @@ impl<K: Connector> Database<K> {
         now.checked_add(self.timeout).unwrap_or(now)
     }
 
-    /// Races `work` against the timeout; a late answer becomes `Unavailable(Timeout)` (see
-    /// [`Self::until`] for what "late" means).
+    /// Races `work` against the timeout; a late answer becomes `Unavailable(Timeout)`. The
+    /// timer firing is not enough: the call is looked at again first, and gets back the
+    /// time it lost when the instance was busy past the deadline (`Database::until`).
     pub async fn within_timeout<T>(
         &self,
         work: impl Future<Output = Result<T, DbError>>,
