@@ -112,6 +112,12 @@ const MAX_BACKOFF: Duration = Duration::from_millis(200);
 /// How many times a call whose deadline passed lets the executor deliver what has arrived
 /// (host events, socket data) and looks at the call again before calling it a timeout.
 const SETTLE_YIELDS: usize = 8;
+/// A deadline's timer that wakes this much after it, or more, found the instance busy (an
+/// idle instance wakes it within a few milliseconds).
+const BUSY_LATENESS: Duration = Duration::from_millis(10);
+/// How many times the timeout a call may get back, in all, for the time a busy instance
+/// kept it from running.
+const MAX_EXTENSIONS: u32 = 3;
 
 /// What a call does, for the retry policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,12 +197,14 @@ impl<K: Connector> Database<K> {
     ///
     /// The timer firing is not enough to call it a timeout: the instance may have been busy
     /// (another request's CPU work; nothing of the instance runs meanwhile) while the
-    /// answer arrived, so that the timer and the answer are both there when it is free
-    /// again, and the timer is seen first. So when the timer fires, the call is looked at
-    /// again after letting the executor deliver what has arrived ([`settle`]); and when the
-    /// timer fired late (its wakeup came after `until`: the instance was busy), the call
-    /// gets back, once, the time it lost, up to another `timeout`. A database that does not
-    /// answer gives `Timeout` at `until`, or up to twice as late on an instance kept busy.
+    /// answer arrived or the host waited to take the statement's next step, so that the
+    /// timer and the answer are both there when it is free again, and the timer is seen
+    /// first. So when the timer fires, the call is looked at again after letting the
+    /// executor deliver what has arrived ([`settle`]); and while the timer's wakeup comes
+    /// late (by [`BUSY_LATENESS`] or more after the deadline: the instance was busy), the
+    /// call gets the time it lost again, up to [`MAX_EXTENSIONS`] times `timeout` in all. A
+    /// database that does not answer gives `Timeout` at `until` on an instance that is not
+    /// kept busy; at worst (1 + [`MAX_EXTENSIONS`]) times the timeout on one that is.
     async fn until<T>(
         &self,
         until: Instant,
@@ -205,7 +213,9 @@ impl<K: Connector> Database<K> {
     ) -> Result<T, DbError> {
         let mut work = std::pin::pin!(work);
         let mut budget = budget;
-        let mut extended = false;
+        let mut until = until;
+        let mut extended = Duration::ZERO;
+        let most = self.timeout.saturating_mul(MAX_EXTENSIONS);
         loop {
             {
                 let timer = std::pin::pin!(self.connector.sleep(budget));
@@ -216,12 +226,15 @@ impl<K: Connector> Database<K> {
             if let Some(result) = settle(work.as_mut()).await {
                 return result;
             }
-            let late = Instant::now().saturating_duration_since(until);
-            if extended || late.is_zero() {
+            let now = Instant::now();
+            let late = now.saturating_duration_since(until);
+            let left = most.saturating_sub(extended);
+            if late < BUSY_LATENESS || left.is_zero() {
                 return Err(DbError::Unavailable(Unavailable::Timeout));
             }
-            extended = true;
-            budget = late.min(self.timeout);
+            budget = late.min(self.timeout).min(left);
+            extended += budget;
+            until = now.checked_add(budget).unwrap_or(now);
         }
     }
 
