@@ -283,11 +283,12 @@ pub fn restart_under_load(pg: &Postgres, checks: &mut Checks) {
 
 /// Issue 22, item 4: anonymous logins keep the api's instances busy hashing (Argon2id runs
 /// in the instance that serves the other requests) while an operator creates users one
-/// after the other. The database is healthy: no answer may be 503, and a create that was
+/// after the other (24 clients: 19 of 393 logins answered 503 before this branch, 0 of 408
+/// after). The database is healthy: no answer may be 503, and a create that was
 /// not answered 201 must not have stored its user (before: 174 of 400 logins and 4 of 25
 /// PATCHes answered 503, 2 of those PATCHes stored).
 pub fn cpu_burst_beside_writes(pg: &Postgres, checks: &mut Checks) {
-    const LOGIN_CLIENTS: usize = 12;
+    const LOGIN_CLIENTS: usize = 24;
     const WRITES: usize = 25;
     let spin = Spin::start(pg);
     checks.run(
