@@ -115,6 +115,9 @@ const SETTLE_YIELDS: usize = 8;
 /// A deadline's timer that wakes this much after it, or more, found the instance busy (an
 /// idle instance wakes it within a few milliseconds).
 const BUSY_LATENESS: Duration = Duration::from_millis(10);
+/// How long a call whose deadline passed on time is given once more, to tell a slow
+/// database from an instance that kept the call's earlier steps waiting.
+const PROBE: Duration = Duration::from_millis(100);
 /// How many times the timeout a call may get back, in all, for the time a busy instance
 /// kept it from running.
 const MAX_EXTENSIONS: u32 = 3;
@@ -202,9 +205,12 @@ impl<K: Connector> Database<K> {
     /// first. So when the timer fires, the call is looked at again after letting the
     /// executor deliver what has arrived ([`settle`]); and while the timer's wakeup comes
     /// late (by [`BUSY_LATENESS`] or more after the deadline: the instance was busy), the
-    /// call gets the time it lost again, up to [`MAX_EXTENSIONS`] times `timeout` in all. A
-    /// database that does not answer gives `Timeout` at `until` on an instance that is not
-    /// kept busy; at worst (1 + [`MAX_EXTENSIONS`]) times the timeout on one that is.
+    /// call gets the time it lost again, up to [`MAX_EXTENSIONS`] times `timeout` in all.
+    /// A timer that wakes on time gives the call one [`PROBE`] more (the instance may be
+    /// free now and have kept the call's earlier steps waiting); a second timer on time
+    /// ends it. A database that does not answer gives `Timeout` at `until` + [`PROBE`] on
+    /// an instance that is not kept busy; at worst (1 + [`MAX_EXTENSIONS`]) times the
+    /// timeout on one that is.
     async fn until<T>(
         &self,
         until: Instant,
@@ -215,6 +221,7 @@ impl<K: Connector> Database<K> {
         let mut budget = budget;
         let mut until = until;
         let mut extended = Duration::ZERO;
+        let mut probed = false;
         let most = self.timeout.saturating_mul(MAX_EXTENSIONS);
         loop {
             {
@@ -229,10 +236,19 @@ impl<K: Connector> Database<K> {
             let now = Instant::now();
             let late = now.saturating_duration_since(until);
             let left = most.saturating_sub(extended);
-            if late < BUSY_LATENESS || left.is_zero() {
+            if left.is_zero() || (late < BUSY_LATENESS && probed) {
                 return Err(DbError::Unavailable(Unavailable::Timeout));
             }
-            budget = late.min(self.timeout).min(left);
+            budget = if late < BUSY_LATENESS {
+                // On time: the instance is free now, but may have kept the call's earlier
+                // steps waiting. A short probe tells: if its timer too wakes on time with
+                // nothing arrived, the database is slow.
+                probed = true;
+                PROBE.min(self.timeout)
+            } else {
+                late.min(self.timeout)
+            }
+            .min(left);
             extended += budget;
             until = now.checked_add(budget).unwrap_or(now);
         }
