@@ -9,18 +9,24 @@
 //!   statement opens nothing. Concurrent requests of the instance pipeline their statements
 //!   on it; that is sound because each one stands alone.
 //! - After a connection error the shared connection is discarded, so the next use opens a
-//!   fresh one; a read that failed that way is retried once on the fresh connection (writes
-//!   are not retried: they may have been applied).
+//!   fresh one. Within the call's timeout, a read is retried with backoff after a lost
+//!   connection or a failed open; a write only after a failed open (nothing was sent: the
+//!   host's error for a closed connection does not tell whether a statement reached the
+//!   server). A write that failed after it was sent ends in [`DbError::OutcomeUnknown`].
 //! - A transaction ([`Database::transaction`]) takes a connection of its own and always ends
 //!   with COMMIT or ROLLBACK, on error paths too; a transaction that could not be ended is
 //!   handed to [`Connection::abandon`] so it never goes back to the pool open.
 //! - Every call is raced against the configured timeout: the host pool has no wait timeout
-//!   and a hung server must not hang the request.
+//!   and a hung server must not hang the request. A timer that fires is not a timeout by
+//!   itself: the call is looked at again first, and gets back the time it lost when the
+//!   instance was busy past its deadline ([`Database::within_timeout`]).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
 use serde_json::json;
@@ -39,9 +45,11 @@ use crate::observability::log;
 pub trait Db {
     /// A statement that only reads. Safe to retry.
     async fn read(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError>;
-    /// A statement that writes and returns rows (`... RETURNING`). Never retried.
+    /// A statement that writes and returns rows (`... RETURNING`). Retried only when it
+    /// was never sent.
     async fn write(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError>;
-    /// A statement that writes and returns the number of rows affected. Never retried.
+    /// A statement that writes and returns the number of rows affected. Retried only when
+    /// it was never sent.
     async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError>;
 }
 
@@ -97,12 +105,51 @@ impl<C> SharedConnection<C> {
     }
 }
 
+/// The first wait between two attempts of a call; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(25);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_millis(200);
+/// How many times a call whose deadline passed lets the executor deliver what has arrived
+/// (host events, socket data) and looks at the call again before calling it a timeout.
+const SETTLE_YIELDS: usize = 8;
+/// A deadline's timer that wakes this much after it, or more, found the instance busy (an
+/// idle instance wakes it within a few milliseconds).
+const BUSY_LATENESS: Duration = Duration::from_millis(10);
+/// How long a call whose deadline passed on time is given once more, to tell a slow
+/// database from an instance that kept the call's earlier steps waiting.
+const PROBE: Duration = Duration::from_millis(100);
+/// How many times the timeout a call may get back, in all, for the time a busy instance
+/// kept it from running.
+const MAX_EXTENSIONS: u32 = 3;
+
+/// What a call does, for the retry policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Safe to send again.
+    Read,
+    /// Sent again only when it provably never reached the server.
+    Write,
+}
+
+/// How one attempt failed.
+enum Failed {
+    /// Before the statement was sent (no connection could be opened): nothing reached the
+    /// server.
+    NotSent(DbError),
+    /// The statement was sent (or may have been).
+    Sent(DbError),
+}
+
 /// The database as one request sees it.
 pub struct Database<K: Connector> {
     connector: K,
     shared: Rc<SharedConnection<K::Conn>>,
     timeout: Duration,
     statements: Cell<u32>,
+    /// A call of this request already gave up on the database (after waiting for it):
+    /// later calls make one attempt, so the request as a whole stays within about
+    /// `db_timeout_ms` of waiting.
+    gave_up: Cell<bool>,
 }
 
 impl<K: Connector> Database<K> {
@@ -113,6 +160,7 @@ impl<K: Connector> Database<K> {
             shared,
             timeout,
             statements: Cell::new(0),
+            gave_up: Cell::new(false),
         }
     }
 
@@ -132,24 +180,98 @@ impl<K: Connector> Database<K> {
         self.timeout
     }
 
-    /// Races `work` against the timeout; a late answer becomes `Unavailable(Timeout)`.
+    /// The moment `timeout` from now.
+    fn deadline(&self) -> Instant {
+        let now = Instant::now();
+        now.checked_add(self.timeout).unwrap_or(now)
+    }
+
+    /// Races `work` against the timeout; a late answer becomes `Unavailable(Timeout)`. The
+    /// timer firing is not enough: the call is looked at again first, and gets back the
+    /// time it lost when the instance was busy past the deadline (`Database::until`).
     pub async fn within_timeout<T>(
         &self,
         work: impl Future<Output = Result<T, DbError>>,
     ) -> Result<T, DbError> {
-        let work = std::pin::pin!(work);
-        let timer = std::pin::pin!(self.connector.sleep(self.timeout));
-        match select(work, timer).await {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => Err(DbError::Unavailable(Unavailable::Timeout)),
+        self.until(self.deadline(), self.timeout, work).await
+    }
+
+    /// Races `work` against a timer of `budget` (from now, ending at `until`).
+    ///
+    /// The timer firing is not enough to call it a timeout: the instance may have been busy
+    /// (another request's CPU work; nothing of the instance runs meanwhile) while the
+    /// answer arrived or the host waited to take the statement's next step, so that the
+    /// timer and the answer are both there when it is free again, and the timer is seen
+    /// first. So when the timer fires, the call is looked at again after letting the
+    /// executor deliver what has arrived ([`settle`]); and while the timer's wakeup comes
+    /// late (by [`BUSY_LATENESS`] or more after the deadline: the instance was busy), the
+    /// call gets the time it lost again, up to [`MAX_EXTENSIONS`] times `timeout` in all.
+    /// A timer that wakes on time gives the call one [`PROBE`] more (the instance may be
+    /// free now and have kept the call's earlier steps waiting); a second timer on time
+    /// ends it. A database that does not answer gives `Timeout` at `until` + [`PROBE`] on
+    /// an instance that is not kept busy; at worst (1 + [`MAX_EXTENSIONS`]) times the
+    /// timeout on one that is.
+    async fn until<T>(
+        &self,
+        until: Instant,
+        budget: Duration,
+        work: impl Future<Output = Result<T, DbError>>,
+    ) -> Result<T, DbError> {
+        let mut work = std::pin::pin!(work);
+        let mut budget = budget;
+        let mut until = until;
+        let mut extended = Duration::ZERO;
+        let mut probed = false;
+        let most = self.timeout.saturating_mul(MAX_EXTENSIONS);
+        loop {
+            {
+                let timer = std::pin::pin!(self.connector.sleep(budget));
+                if let Either::Left((result, _)) = select(work.as_mut(), timer).await {
+                    return result;
+                }
+            }
+            if let Some(result) = settle(work.as_mut()).await {
+                return result;
+            }
+            let now = Instant::now();
+            let late = now.saturating_duration_since(until);
+            let left = most.saturating_sub(extended);
+            if left.is_zero() || (late < BUSY_LATENESS && probed) {
+                return Err(DbError::Unavailable(Unavailable::Timeout));
+            }
+            budget = if late < BUSY_LATENESS {
+                // On time: the instance is free now, but may have kept the call's earlier
+                // steps waiting. A short probe tells: if its timer too wakes on time with
+                // nothing arrived, the database is slow.
+                probed = true;
+                PROBE.min(self.timeout)
+            } else {
+                late.min(self.timeout)
+            }
+            .min(left);
+            extended += budget;
+            until = now.checked_add(budget).unwrap_or(now);
         }
     }
 
-    /// One statement: counted, bounded, its error classified.
-    async fn call<T>(&self, work: impl Future<Output = Result<T, PgError>>) -> Result<T, DbError> {
+    /// One statement: counted, bounded by `budget` (ending at `until`), its error
+    /// classified.
+    async fn call_until<T>(
+        &self,
+        until: Instant,
+        budget: Duration,
+        work: impl Future<Output = Result<T, PgError>>,
+    ) -> Result<T, DbError> {
         self.statements.set(self.statements.get().saturating_add(1));
-        self.within_timeout(async { work.await.map_err(|e| classify(&e)) })
-            .await
+        self.until(until, budget, async {
+            work.await.map_err(|e| classify(&e))
+        })
+        .await
+    }
+
+    /// One statement: counted, bounded by the timeout, its error classified.
+    async fn call<T>(&self, work: impl Future<Output = Result<T, PgError>>) -> Result<T, DbError> {
+        self.call_until(self.deadline(), self.timeout, work).await
     }
 
     /// Forgets the instance's shared connection, so the next statement opens a fresh one.
@@ -161,15 +283,18 @@ impl<K: Connector> Database<K> {
         }
     }
 
-    /// Takes a connection of its own from the host's pool.
-    async fn open(&self) -> Result<K::Conn, DbError> {
+    /// Takes a connection of its own from the host's pool, within `budget`. `log`: whether
+    /// a failure is logged (the first of a call is; the retries after it are not).
+    async fn open(&self, until: Instant, budget: Duration, log: bool) -> Result<K::Conn, DbError> {
         let opened = self
-            .within_timeout(async {
+            .until(until, budget, async {
                 self.connector.open().await.map_err(|e| {
-                    log::warn(
-                        "database_connection_failed",
-                        json!({ "error_kind": "connection_failed", "detail": host_detail(&e) }),
-                    );
+                    if log {
+                        log::warn(
+                            "database_connection_failed",
+                            json!({ "error_kind": "connection_failed", "detail": host_detail(&e) }),
+                        );
+                    }
                     classify(&e)
                 })
             })
@@ -183,51 +308,127 @@ impl<K: Connector> Database<K> {
         opened
     }
 
-    /// The instance's shared connection, opened on first use.
-    async fn shared(&self) -> Result<Rc<K::Conn>, DbError> {
-        if let Some(conn) = self.shared.get() {
-            return Ok(conn);
+    /// Runs `attempt` (given the call's deadline and the time left) until it succeeds, or
+    /// fails in a way that must not be retried, or the call's `timeout` has passed. Retried,
+    /// after a wait of 25, 50, 100, 200, 200, ... ms: a failure before anything was sent
+    /// (no connection could be opened: the database is down or restarting), and for a
+    /// [`Kind::Read`] also a connection lost under the statement. A write whose connection
+    /// failed after it was sent may have been applied: it ends with
+    /// [`DbError::OutcomeUnknown`], never sent again.
+    async fn retrying<T>(
+        &self,
+        kind: Kind,
+        attempt: impl AsyncFn(Instant, Duration, bool) -> Result<T, Failed>,
+    ) -> Result<T, DbError> {
+        let until = self.deadline();
+        let mut budget = self.timeout;
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempts: u32 = 0;
+        loop {
+            attempts += 1;
+            let failed = match attempt(until, budget, attempts == 1).await {
+                Ok(value) => return Ok(value),
+                Err(failed) => failed,
+            };
+            let (error, retry) = match failed {
+                Failed::NotSent(error) => {
+                    let retry = error == DbError::Unavailable(Unavailable::ConnectionFailed);
+                    (error, retry)
+                }
+                Failed::Sent(DbError::Unavailable(reason)) if kind == Kind::Write => {
+                    (DbError::OutcomeUnknown(reason), false)
+                }
+                Failed::Sent(error) => {
+                    let retry = kind == Kind::Read
+                        && error == DbError::Unavailable(Unavailable::ConnectionLost);
+                    (error, retry)
+                }
+            };
+            let left = until.saturating_duration_since(Instant::now());
+            if !retry || self.gave_up.get() || left.is_zero() {
+                if error.is_connection_error() {
+                    self.gave_up.set(true);
+                    if attempts > 1 {
+                        log::warn(
+                            "database_unavailable",
+                            json!({ "error_kind": error.kind(), "attempts": attempts }),
+                        );
+                    }
+                }
+                return Err(error);
+            }
+            self.connector.sleep(backoff.min(left)).await;
+            backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
+            budget = until.saturating_duration_since(Instant::now());
+            if budget.is_zero() {
+                self.gave_up.set(true);
+                log::warn(
+                    "database_unavailable",
+                    json!({ "error_kind": error.kind(), "attempts": attempts }),
+                );
+                return Err(error);
+            }
         }
-        let conn = Rc::new(self.open().await?);
-        Ok(self.shared.keep(conn))
     }
 
-    /// Runs `op` on the shared connection; discards the connection after a connection
-    /// error or a timeout, and retries once on a fresh connection when `retry` is set.
-    async fn on_shared<T, F, Fut>(&self, retry: bool, op: F) -> Result<T, DbError>
+    /// One attempt on the shared connection (opened first if none is kept): discards the
+    /// connection after a connection error or a timeout.
+    async fn attempt_on_shared<T, F, Fut>(
+        &self,
+        until: Instant,
+        budget: Duration,
+        first: bool,
+        op: &F,
+    ) -> Result<T, Failed>
     where
         F: Fn(Rc<K::Conn>) -> Fut,
         Fut: Future<Output = Result<T, PgError>>,
     {
-        let conn = self.shared().await?;
-        match self.call(op(Rc::clone(&conn))).await {
+        let mut budget = budget;
+        let conn = match self.shared.get() {
+            Some(conn) => conn,
+            None => {
+                let opened = self
+                    .open(until, budget, first)
+                    .await
+                    .map_err(Failed::NotSent)?;
+                budget = until.saturating_duration_since(Instant::now());
+                self.shared.keep(Rc::new(opened))
+            }
+        };
+        match self.call_until(until, budget, op(Rc::clone(&conn))).await {
             Err(error) if error.is_connection_error() => {
                 self.shared.discard(&conn);
-                drop(conn);
-                let can_retry = retry && error != DbError::Unavailable(Unavailable::Timeout);
                 log::warn(
                     "database_connection_discarded",
-                    json!({ "error_kind": error.kind(), "retry": can_retry }),
+                    json!({ "error_kind": error.kind() }),
                 );
-                if !can_retry {
-                    return Err(error);
-                }
-                let fresh = self.shared().await?;
-                let result = self.call(op(Rc::clone(&fresh))).await;
-                if result.as_ref().is_err_and(DbError::is_connection_error) {
-                    self.shared.discard(&fresh);
-                }
-                result
+                Err(Failed::Sent(error))
             }
-            other => other,
+            other => other.map_err(Failed::Sent),
         }
+    }
+
+    /// Runs `op` on the shared connection, with the retries of [`Self::retrying`].
+    async fn on_shared<T, F, Fut>(&self, kind: Kind, op: F) -> Result<T, DbError>
+    where
+        F: Fn(Rc<K::Conn>) -> Fut,
+        Fut: Future<Output = Result<T, PgError>>,
+    {
+        let op = &op;
+        self.retrying(kind, async |until, budget, first| {
+            self.attempt_on_shared(until, budget, first, op).await
+        })
+        .await
     }
 
     /// Runs `work` in a transaction on a dedicated connection.
     ///
-    /// Ends with COMMIT when `work` returns `Ok`, with ROLLBACK when it returns `Err` (or
-    /// when COMMIT fails). If neither can be sent, the connection is abandoned, never
-    /// returned to the pool inside the transaction.
+    /// Opening the connection is retried like a read (nothing was sent). Ends with COMMIT
+    /// when `work` returns `Ok`, with ROLLBACK when it returns `Err` (or when COMMIT fails).
+    /// If neither can be sent, the connection is abandoned, never returned to the pool
+    /// inside the transaction. A COMMIT whose connection failed (lost, or no answer in
+    /// time) may have been applied: [`DbError::OutcomeUnknown`].
     pub async fn transaction<T, E>(
         &self,
         work: impl AsyncFnOnce(&Transaction<'_, K>) -> Result<T, E>,
@@ -235,9 +436,14 @@ impl<K: Connector> Database<K> {
     where
         E: From<DbError>,
     {
-        let mut guard = OpenTransaction {
-            conn: Some(self.open().await?),
-        };
+        let opened = self
+            .retrying(Kind::Write, async |until, budget, first| {
+                self.open(until, budget, first)
+                    .await
+                    .map_err(Failed::NotSent)
+            })
+            .await?;
+        let mut guard = OpenTransaction { conn: Some(opened) };
         let Some(conn) = guard.conn.as_ref() else {
             return Err(DbError::Client { kind: "other" }.into());
         };
@@ -249,6 +455,10 @@ impl<K: Connector> Database<K> {
         let ended = match &result {
             Ok(_) => match self.call(conn.execute("COMMIT", &[])).await {
                 Ok(_) => Ok(()),
+                Err(DbError::Unavailable(reason)) => {
+                    // Sent, and no answer: committed or not, nobody can tell.
+                    Err((DbError::OutcomeUnknown(reason), false))
+                }
                 Err(commit_error) => {
                     // The server has ended a transaction whose COMMIT failed; ROLLBACK makes
                     // sure of it (a warning only, if nothing is open) and tells us the
@@ -286,18 +496,26 @@ impl<K: Connector> Database<K> {
 
 impl<K: Connector> Db for Database<K> {
     async fn read(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError> {
-        self.on_shared(true, |conn| async move { conn.query(sql, params).await })
-            .await
+        self.on_shared(
+            Kind::Read,
+            |conn| async move { conn.query(sql, params).await },
+        )
+        .await
     }
 
     async fn write(&self, sql: &str, params: &[ParameterValue]) -> Result<Vec<Row>, DbError> {
-        self.on_shared(false, |conn| async move { conn.query(sql, params).await })
-            .await
+        self.on_shared(
+            Kind::Write,
+            |conn| async move { conn.query(sql, params).await },
+        )
+        .await
     }
 
     async fn execute(&self, sql: &str, params: &[ParameterValue]) -> Result<u64, DbError> {
-        self.on_shared(false, |conn| async move { conn.execute(sql, params).await })
-            .await
+        self.on_shared(Kind::Write, |conn| async move {
+            conn.execute(sql, params).await
+        })
+        .await
     }
 }
 
@@ -339,6 +557,38 @@ impl<C: Connection> Drop for OpenTransaction<C> {
         if let Some(conn) = self.conn.take() {
             log::warn("database_transaction_abandoned", json!({}));
             conn.abandon();
+        }
+    }
+}
+
+/// Looks at `work` again after letting the executor run, up to [`SETTLE_YIELDS`] times:
+/// under Spin a yield makes `wit-bindgen` deliver the host's pending events to the task
+/// (one per poll, or none and back to the host), natively it lets the connection's task
+/// read what the socket holds. `Some` as soon as `work` is ready.
+async fn settle<F: Future>(mut work: Pin<&mut F>) -> Option<F::Output> {
+    for _ in 0..SETTLE_YIELDS {
+        YieldOnce(false).await;
+        let polled = std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await;
+        if let Poll::Ready(output) = polled {
+            return Some(output);
+        }
+    }
+    None
+}
+
+/// Pending once (waking itself at once), then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
         }
     }
 }

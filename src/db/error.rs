@@ -35,6 +35,10 @@ impl Unavailable {
 pub enum DbError {
     /// The database cannot be reached or did not answer in time (HTTP 503).
     Unavailable(Unavailable),
+    /// A write (or a COMMIT) was sent and its connection failed before the answer came (lost,
+    /// or no answer in time): it may or may not have been applied, and nobody can tell
+    /// (HTTP 503 saying so). Never sent again.
+    OutcomeUnknown(Unavailable),
     /// SQLSTATE 23505: a unique constraint or index rejected the write (HTTP 409).
     UniqueViolation { constraint: Option<String> },
     /// SQLSTATE 23503: a foreign key rejected the write.
@@ -97,7 +101,7 @@ impl DbError {
 
     /// Whether this error means the connection it happened on must not be used again.
     pub fn is_connection_error(&self) -> bool {
-        matches!(self, DbError::Unavailable(_))
+        matches!(self, DbError::Unavailable(_) | DbError::OutcomeUnknown(_))
     }
 
     /// The SQLSTATE, where the server reported one that is kept.
@@ -127,6 +131,7 @@ impl DbError {
     pub fn kind(&self) -> &'static str {
         match self {
             DbError::Unavailable(reason) => reason.as_str(),
+            DbError::OutcomeUnknown(_) => "outcome_unknown",
             DbError::UniqueViolation { .. } => "unique_violation",
             DbError::ForeignKeyViolation { .. } => "foreign_key_violation",
             DbError::CheckViolation { .. } => "check_violation",
@@ -184,6 +189,11 @@ impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DbError::Unavailable(reason) => write!(f, "database unavailable: {}", reason.as_str()),
+            DbError::OutcomeUnknown(reason) => write!(
+                f,
+                "database unavailable after the write was sent ({}): its outcome is unknown",
+                reason.as_str()
+            ),
             DbError::Decode { column, problem } => {
                 write!(f, "cannot decode column `{column}`: {problem}")
             }

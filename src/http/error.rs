@@ -66,6 +66,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 503: the database cannot be reached or did not answer in time.
     Unavailable,
+    /// 503: a write was sent and the database stopped answering before confirming it: it
+    /// may or may not have been applied.
+    OutcomeUnknown,
     /// 503: a service this request needs (e.g. Google's keys) did not answer.
     UpstreamUnavailable(&'static str),
     /// 503: the component is not configured to serve (e.g. no usable `api_token`).
@@ -89,9 +92,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable | ApiError::NotConfigured | ApiError::UpstreamUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable
+            | ApiError::OutcomeUnknown
+            | ApiError::NotConfigured
+            | ApiError::UpstreamUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,6 +128,7 @@ impl ApiError {
                 format!("{} invalid field(s)", errors.len())
             }
             ApiError::Unavailable => "the database is unavailable; retry later".to_owned(),
+            ApiError::OutcomeUnknown => OUTCOME_UNKNOWN.to_owned(),
             ApiError::NotConfigured => "the API is not configured".to_owned(),
             ApiError::Internal => "an internal error occurred".to_owned(),
         }
@@ -160,7 +165,7 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
             }
-            ApiError::Unavailable | ApiError::UpstreamUnavailable(_) => {
+            ApiError::Unavailable | ApiError::OutcomeUnknown | ApiError::UpstreamUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
             }
             _ => {}
@@ -168,6 +173,10 @@ impl ApiError {
         response
     }
 }
+
+/// The detail of [`ApiError::OutcomeUnknown`].
+pub const OUTCOME_UNKNOWN: &str = "the database stopped answering after the change was sent: it may or \
+     may not have been applied; read the resource before repeating the request";
 
 /// What the client is told about a unique constraint, by constraint name.
 fn conflict_detail(constraint: Option<&str>) -> &'static str {
@@ -204,6 +213,13 @@ impl From<DbError> for ApiError {
                     log::warn("database_timeout", json!({}));
                 }
                 ApiError::Unavailable
+            }
+            DbError::OutcomeUnknown(reason) => {
+                log::warn(
+                    "database_write_outcome_unknown",
+                    json!({ "error_kind": reason.as_str() }),
+                );
+                ApiError::OutcomeUnknown
             }
             DbError::ServerTimeout { sqlstate } => {
                 log::warn(
@@ -288,6 +304,13 @@ mod tests {
             }),
             ApiError::Internal
         );
+        let unknown = ApiError::from(DbError::OutcomeUnknown(Unavailable::Timeout));
+        assert_eq!(unknown, ApiError::OutcomeUnknown);
+        let response = unknown.into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(body(&response)["detail"], OUTCOME_UNKNOWN);
+        assert!(OUTCOME_UNKNOWN.contains("may or may not have been applied"));
         let timeout = ApiError::from(DbError::ServerTimeout { sqlstate: "57014" });
         assert_eq!(timeout, ApiError::Unavailable);
         assert_eq!(timeout.into_response().headers()[header::RETRY_AFTER], "5");

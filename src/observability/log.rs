@@ -165,8 +165,28 @@ struct RequestCompleted<'a> {
     event: &'static str,
     method: &'a str,
     path: &'a str,
+    /// The path's length in characters, only when `path` was cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_chars: Option<usize>,
     status: u16,
     duration_ms: f64,
+}
+
+/// The most characters of a request path a `request_completed` line carries. A path is
+/// whatever the client sent (a 60,000-character one would add 60 KB to the log); routes of
+/// this API are far shorter.
+pub const LOGGED_PATH_CHARS: usize = 256;
+
+/// What ends a path that was cut.
+pub const CUT_MARK: &str = "…";
+
+/// `path` cut to [`LOGGED_PATH_CHARS`] characters (on a character boundary) followed by
+/// [`CUT_MARK`], and its length in characters; `path` itself and `None` when short enough.
+fn logged_path(path: &str) -> (&str, Option<usize>) {
+    match path.char_indices().nth(LOGGED_PATH_CHARS) {
+        None => (path, None),
+        Some((end, _)) => (&path[..end], Some(path.chars().count())),
+    }
 }
 
 /// Formats the `request_completed` event at `at`: the same shape as [`format_event`] gives,
@@ -178,12 +198,22 @@ pub fn format_request_completed(
     status: u16,
     duration_ms: f64,
 ) -> String {
+    let (kept, path_chars) = logged_path(path);
+    let cut;
+    let path = match path_chars {
+        None => kept,
+        Some(_) => {
+            cut = format!("{kept}{CUT_MARK}");
+            cut.as_str()
+        }
+    };
     let line = RequestCompleted {
         ts: timestamp(at),
         level: Level::Info.as_str(),
         event: "request_completed",
         method,
         path,
+        path_chars,
         status,
         duration_ms: (duration_ms * 100.0).round() / 100.0,
     };
@@ -191,8 +221,9 @@ pub fn format_request_completed(
 }
 
 /// Logs `request_completed` (info) at `at` (the request's end, which the caller has just
-/// read): method, path (never the query string), status and duration in milliseconds,
-/// rounded to 0.01. Called while the request is [`InFlight`], the line waits for the last
+/// read): method, path (never the query string; cut to [`LOGGED_PATH_CHARS`] characters,
+/// then `path_chars` gives its whole length), status and duration in milliseconds, rounded
+/// to 0.01. Called while the request is [`InFlight`], the line waits for the last
 /// request in flight to end (or for the batch to fill or age, see [`super::batch`]).
 pub fn request_completed(
     at: DateTime<Utc>,
@@ -260,5 +291,30 @@ mod tests {
             parsed["ts"], "2026-11-29T05:00:00.123Z",
             "the time it was given"
         );
+    }
+
+    #[test]
+    fn a_long_path_is_cut_on_a_character_boundary() {
+        let at = DateTime::parse_from_rfc3339("2026-11-29T05:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        // 60,000 characters, multi-byte ones where the cut falls.
+        let path = format!("/api/v1/users/{}", "é".repeat(60_000 - 14));
+        let line = format_request_completed(at, "GET", &path, 404, 1.0);
+        assert!(line.len() < 1_000, "{} bytes", line.len());
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        let logged = parsed["path"].as_str().unwrap();
+        assert_eq!(logged.chars().count(), LOGGED_PATH_CHARS + 1);
+        assert!(logged.ends_with(CUT_MARK), "{logged}");
+        assert!(path.starts_with(logged.trim_end_matches(CUT_MARK)));
+        assert_eq!(parsed["path_chars"], 60_000);
+        assert_eq!(parsed["status"], 404);
+
+        // A path of exactly the limit is kept whole, without `path_chars`.
+        let path = "x".repeat(LOGGED_PATH_CHARS);
+        let parsed: Value =
+            serde_json::from_str(&format_request_completed(at, "GET", &path, 200, 1.0)).unwrap();
+        assert_eq!(parsed["path"], path.as_str());
+        assert!(parsed.get("path_chars").is_none(), "{parsed}");
     }
 }

@@ -245,7 +245,8 @@ pub struct Spin {
 pub struct SpinOptions {
     /// A runtime config file instead of the default one (e.g. the repository's).
     pub runtime_config: Option<PathBuf>,
-    /// More `--variable name=value` pairs.
+    /// More `--variable name=value` pairs (a `db_timeout_ms` here replaces
+    /// [`DB_TIMEOUT_MS`]).
     pub variables: Vec<(String, String)>,
 }
 
@@ -284,6 +285,7 @@ impl Spin {
         }
         let extra: Vec<String> = variables
             .iter()
+            .filter(|(name, _)| name != "db_timeout_ms")
             .flat_map(|(name, value)| ["--variable".to_owned(), format!("{name}={value}")])
             .collect();
         let child = Command::new(&spin)
@@ -302,7 +304,17 @@ impl Spin {
                     .iter()
                     .flat_map(|v| ["--variable", v.as_str()]),
             )
-            .args(["--variable", &format!("db_timeout_ms={DB_TIMEOUT_MS}")])
+            .args([
+                "--variable",
+                &format!(
+                    "db_timeout_ms={}",
+                    options
+                        .variables
+                        .iter()
+                        .find(|(name, _)| name == "db_timeout_ms")
+                        .map_or(DB_TIMEOUT_MS.to_string(), |(_, value)| value.clone())
+                ),
+            ])
             .args(["--variable", &format!("auth_keys={}", auth_keys())])
             .args(["--variable", &format!("auth_signing_kid={AUTH_KID}")])
             .args(["--variable", &format!("auth_issuer={AUTH_ISSUER}")])

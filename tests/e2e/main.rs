@@ -134,6 +134,8 @@ fn database_outage_and_recovery() {
     let mut checks = checks::Checks::new();
     outage::checks(&mut spin, &pg, &mut checks);
     logs_are_clean(&spin, &mut checks);
+    outage::restart_under_load(&pg, &mut checks);
+    outage::cpu_burst_beside_writes(&pg, &mut checks);
     checks.finish("database_outage_and_recovery", || spin.component_logs(30));
 }
 

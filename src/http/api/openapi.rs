@@ -67,7 +67,9 @@ const INFO: &str = "The users, preferences and subscriptions API of KeeMU: peopl
 YouTube channels, subreddits and blogs (`/me/subscriptions`, by a URL as pasted) and read \
 their items newest first (`/me/feed`). Every error is \
 `application/problem+json` (RFC 9457: `type`, `title`, `status`, `detail`; 422 adds \
-`errors: [{field, message}]`). HEAD is answered wherever GET is, with GET's status and \
+`errors: [{field, message}]`). A 503 on a write whose `detail` says it may or may not have \
+been applied means the database stopped answering after the change was sent: read the \
+resource before repeating it. HEAD is answered wherever GET is, with GET's status and \
 headers and no body. Reads of a user or of preferences carry an `ETag`; `If-None-Match` \
 gives 304, `If-Match` makes a read or a write conditional (412 when it does not match). \
 PATCH bodies are JSON merge patches (RFC 7396). The operator's routes take \
