@@ -135,7 +135,6 @@ fn database_outage_and_recovery() {
     outage::checks(&mut spin, &pg, &mut checks);
     logs_are_clean(&spin, &mut checks);
     outage::restart_under_load(&pg, &mut checks);
-    outage::cpu_burst_beside_writes(&pg, &mut checks);
     checks.finish("database_outage_and_recovery", || spin.component_logs(30));
 }
 
