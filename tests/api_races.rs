@@ -48,11 +48,17 @@ async fn race(
     body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> Reply {
+    let reply = race_request(api, held, common::api::request(method, path, body, headers)).await;
+    assert_eq!(reply.statements, 1, "{method} {path}: one statement");
+    reply
+}
+
+/// [`race`] for a request built by the caller.
+async fn race_request(api: &Api, held: &str, request: http::Request<bytes::Bytes>) -> Reply {
     let session = api.db.client().await;
     let observer = api.db.client().await;
     session.batch_execute("BEGIN").await.expect("begin");
     session.batch_execute(held).await.expect("held statement");
-    let request = common::api::request(method, path, body, headers);
     let call = send_on(&api.instance, request);
     tokio::pin!(call);
     let reply = tokio::select! {
@@ -65,7 +71,6 @@ async fn race(
     // A request that did not wait has ignored the session's uncommitted change: commit
     // anyway (a no-op if committed above), so the assertions see the session's write.
     session.batch_execute("COMMIT").await.expect("commit");
-    assert_eq!(reply.statements, 1, "{method} {path}: one statement");
     reply
 }
 
@@ -256,17 +261,11 @@ async fn a_subscribe_waiting_behind_another_counts_what_it_committed() {
         .expect("token");
 
     // The other subscribe, as SUBSCRIBE does it: the user's row lock, then its insert.
-    let session = api.db.client().await;
-    let observer = api.db.client().await;
-    session.batch_execute("BEGIN").await.expect("begin");
-    session
-        .batch_execute(&format!(
-            "SELECT id FROM users WHERE id = {id} FOR NO KEY UPDATE;
-             INSERT INTO user_subscriptions (user_id, source_id)
-                 SELECT {id}, id FROM content_sources WHERE identifier = 'filler{limit}';"
-        ))
-        .await
-        .expect("held subscribe");
+    let held = format!(
+        "SELECT id FROM users WHERE id = {id} FOR NO KEY UPDATE;
+         INSERT INTO user_subscriptions (user_id, source_id)
+             SELECT {id}, id FROM content_sources WHERE identifier = 'filler{limit}';"
+    );
     let request = http::Request::builder()
         .method("POST")
         .uri("/api/v1/me/subscriptions")
@@ -274,16 +273,7 @@ async fn a_subscribe_waiting_behind_another_counts_what_it_committed() {
         .header("content-type", "application/json")
         .body(bytes::Bytes::from(json!({"url": "r/onemore"}).to_string()))
         .expect("request");
-    let call = send_on(&api.instance, request);
-    tokio::pin!(call);
-    let reply = tokio::select! {
-        reply = &mut call => reply,
-        () = until_blocked_on_a_lock(&observer) => {
-            session.batch_execute("COMMIT").await.expect("commit");
-            call.await
-        }
-    };
-    session.batch_execute("COMMIT").await.expect("commit");
+    let reply = race_request(&api, &held, request).await;
     assert_eq!(reply.status, 422, "{}", reply.json());
     assert_eq!(reply.json()["errors"][0]["field"], "url");
     assert_eq!(

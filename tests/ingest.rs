@@ -975,25 +975,6 @@ async fn the_claim_reads_only_the_rows_it_takes() {
     assert_eq!(claimed, 50.0, "plan: {plan:#}");
 }
 
-/// An RSS feed of one item whose summary is `amps` `&`s in a CDATA section (no `;`
-/// anywhere), after `ordinary` ordinary items (issue 22: the feed that wedged ingestion).
-fn ampersand_feed(amps: usize, ordinary: usize) -> String {
-    let mut xml = String::from(
-        "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>Ampersands</title>\
-         <link>https://amp.fixture.example/</link>\n",
-    );
-    for i in 0..ordinary {
-        xml.push_str(&format!(
-            "<item><title>Ordinary {i}</title><guid>ordinary-{i}</guid>\
-             <description>Fine &amp; dandy</description></item>\n"
-        ));
-    }
-    xml.push_str("<item><title>Ampersands</title><guid>amps</guid><description><![CDATA[");
-    xml.push_str(&"&".repeat(amps));
-    xml.push_str("]]></description></item>\n</channel></rss>\n");
-    xml
-}
-
 /// Issue 22: a summary of a million `&`s (CDATA, within the 1 MiB a subscription reads) and
 /// one of almost 5 MiB (within the fetch cap) beside healthy sources in one round. The
 /// former decoder was quadratic (minutes for the first, far longer for the second, while the
@@ -1011,10 +992,10 @@ async fn a_million_ampersands_do_not_wedge_the_round() {
     let rss = env.source("blog", RSS_URL, RSS_URL).await;
     let atom = env.source("blog", ATOM_URL, ATOM_URL).await;
     let reddit = env.source("subreddit", "rust", REDDIT_URL).await;
-    let big = ampersand_feed(5 * 1024 * 1024 - 4096, 3);
+    let big = common::feeds::ampersand_feed(5 * 1024 * 1024 - 4096, 3);
     assert!(big.len() <= IngestSettings::default().fetch.max_bytes);
     let feeds = every_kind()
-        .with(one_mib, feed(&ampersand_feed(1_000_000, 0)))
+        .with(one_mib, feed(&common::feeds::ampersand_feed(1_000_000, 0)))
         .with(five_mib, feed(&big));
     let report = env.round(&feeds, &IngestSettings::default()).await;
     assert_eq!(

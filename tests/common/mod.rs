@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod feeds;
 pub mod openapi;
 pub mod plan;
 

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::feeds;
 use crate::harness::repo;
 
 /// How long `/slow.xml` waits before answering.
@@ -187,25 +188,6 @@ pub fn bench_feed(n: &str) -> Vec<u8> {
     xml.into_bytes()
 }
 
-/// An RSS feed of `ordinary` ordinary items, then one whose summary is `amps` `&`s in a
-/// CDATA section, with no `;` anywhere (issue 22: the feed that wedged ingestion).
-pub fn ampersand_feed(amps: usize, ordinary: usize) -> Vec<u8> {
-    let mut xml = String::from(
-        "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>Ampersands</title>\
-         <link>https://amp.example/</link>\n",
-    );
-    for i in 0..ordinary {
-        xml.push_str(&format!(
-            "<item><title>Ordinary {i}</title><guid>ordinary-{i}</guid>\
-             <description>Fine &amp; dandy</description></item>\n"
-        ));
-    }
-    xml.push_str("<item><title>Ampersands</title><guid>amps</guid><description><![CDATA[");
-    xml.push_str(&"&".repeat(amps));
-    xml.push_str("]]></description></item>\n</channel></rss>\n");
-    xml.into_bytes()
-}
-
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
@@ -297,8 +279,11 @@ fn route(path: &str, headers: &BTreeMap<String, String>) -> Reply {
         "/blog_atom.xml" => validated("blog_atom.xml", Some("W/\"atom-1\""), None, headers),
         "/broken.xml" => reply(200, fixture("broken.xml")),
         // Within the 1 MiB a subscription reads, and within the 5 MiB ingestion reads.
-        "/ampersands-1mib.xml" => reply(200, ampersand_feed(1_000_000, 0)),
-        "/ampersands-5mib.xml" => reply(200, ampersand_feed(5 * 1024 * 1024 - 4096, 3)),
+        "/ampersands-1mib.xml" => reply(200, feeds::ampersand_feed(1_000_000, 0).into_bytes()),
+        "/ampersands-5mib.xml" => reply(
+            200,
+            feeds::ampersand_feed(5 * 1024 * 1024 - 4096, 3).into_bytes(),
+        ),
         // Over the 5 MiB cap.
         "/oversized.xml" => reply(200, vec![b' '; 6 * 1024 * 1024]),
         "/slow.xml" => {

@@ -36,6 +36,8 @@ mod client;
 mod concurrency;
 mod expect;
 mod feed_server;
+#[path = "../common/feeds.rs"]
+mod feeds;
 mod flow;
 mod google;
 mod harness;
