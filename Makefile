@@ -93,7 +93,7 @@ up: wasm-target ## Local DB (unless DATABASE_URL is set), migrations, wasm build
 	  token_args+=(--variable "auth_keys=$(DEV_AUTH_KEYS)"); \
 	fi; \
 	echo "make up: spin up on http://$(LISTEN) (database $$db_host)"; \
-	exec '$(SPIN)' up --listen $(LISTEN) --runtime-config-file runtime-config.toml \
+	exec env MALLOC_ARENA_MAX="$${MALLOC_ARENA_MAX:-2}" '$(SPIN)' up --listen $(LISTEN) --runtime-config-file runtime-config.toml \
 	  --variable "database_url=$$db_url" --variable "db_host=$$db_host" "$${token_args[@]}"
 
 db-start: ## Start the local dev database (reused if running) and print its DATABASE_URL

@@ -2,22 +2,36 @@
 # `make bench`: the API's throughput and latency under a real `spin up`, beside a floor.
 #
 # Builds the components and the floor (bench/floor), starts a throwaway PostgreSQL
-# (scripts/pg.sh in a mktemp dir), migrates it, starts the project and the floor with
-# `spin up` on two free ports against that same database, loads users, then runs wrk
-# (bench/wrk/scenario.lua) for each scenario and prints one table, which it also writes
-# with a description of the machine to $BENCH_OUT. Nothing here asserts on time.
+# (scripts/pg.sh in a mktemp dir), migrates it, starts the project and two floors with
+# `spin up` on free ports against that same database (the floor, and the bounded floor: the
+# same component racing each statement against db_timeout_ms as the project does), loads
+# users, then runs wrk (bench/wrk/scenario.lua) for each scenario, checks that the project
+# and the bounded floor answer within the bound while the database hangs, runs the soak
+# (RSS of each `spin trigger http` process sampled while it serves GET user for minutes),
+# and prints the tables, which it also writes with a description of the machine to
+# $BENCH_OUT. Nothing here asserts on time.
 #
 # Environment (defaults in brackets):
 #   BENCH_USERS        users to load [1000]; up to 10000 through POST /api/v1/users,
 #                      more directly by SQL (generate_series)
 #   BENCH_DURATION     wrk duration per scenario and round [8s]
-#   BENCH_ROUNDS       rounds of the scenarios compared with the floor (get_user, list,
-#                      list_deep), project and floor taking turns to go first [5]
+#   BENCH_ROUNDS       rounds of the scenarios compared with the floors (get_user, list,
+#                      list_deep), the project and the floors taking turns to go first [5]
+#   BENCH_DB_TIMEOUT_MS  db_timeout_ms of the project and the bounded floor [2000]
+#   BENCH_SOAK         how long the soak serves GET user to each app it samples [600s];
+#                      0 skips it (as does BENCH_SCENARIOS without "soak")
+#   BENCH_SOAK_INTERVAL  seconds between RSS samples in the soak [30]
+#   BENCH_SOAK_APPS    apps soaked, one after the other, each freshly started
+#                      [app floor]; any of app floor floor_bounded
 #   BENCH_WARMUP       wrk warm-up per scenario, not measured [1s]
 #   BENCH_THREADS      wrk threads [2]
 #   BENCH_CONNECTIONS  wrk connections [32]
-#   BENCH_SCENARIOS    space-separated subset of the scenario names [all]
+#   BENCH_SCENARIOS    space-separated subset of the scenario names, "hung_db" and "soak"
+#                      included [all]
 #   BENCH_OUT          results file [bench/results.md]
+#   BENCH_SPIN_ARGS    more arguments for every `spin up` (e.g. --max-instance-reuse-count 1000)
+#   BENCH_SPIN_ENV     environment for every `spin up`, as NAME=VALUE words [MALLOC_ARENA_MAX=2,
+#                      as `make up` runs it; BENCH_SPIN_ENV= runs the host with glibc's defaults]
 #   SPIN               the spin CLI [spin on PATH, else ../shared/spin/spin beside the repo]
 #   PG_BINDIR          PostgreSQL binaries (see scripts/pg.sh)
 set -euo pipefail
@@ -32,12 +46,31 @@ threads="${BENCH_THREADS:-2}"
 connections="${BENCH_CONNECTIONS:-32}"
 out="${BENCH_OUT:-bench/results.md}"
 token="bench-token-0123456789"
+db_timeout_ms="${BENCH_DB_TIMEOUT_MS:-2000}"
+soak="${BENCH_SOAK:-600s}"
+soak_interval="${BENCH_SOAK_INTERVAL:-30}"
+soak_apps="${BENCH_SOAK_APPS:-app floor}"
+spin_env="${BENCH_SPIN_ENV-MALLOC_ARENA_MAX=2}"
 api_load_limit=10000
 
 log() { echo "bench: $*" >&2; }
 die() { echo "bench: $*" >&2; exit 1; }
 
 [[ "$users" =~ ^[0-9]+$ && "$users" -ge 10 ]] || die "BENCH_USERS must be a whole number >= 10"
+[[ "$db_timeout_ms" =~ ^[0-9]+$ && "$db_timeout_ms" -ge 1 ]] || die "BENCH_DB_TIMEOUT_MS must be a whole number >= 1"
+[[ "$soak_interval" =~ ^[0-9]+$ && "$soak_interval" -ge 1 ]] || die "BENCH_SOAK_INTERVAL must be a whole number of seconds >= 1"
+# The soak's length in seconds (wrk's suffixes s, m, h; none means seconds).
+soak_seconds() {
+    local value="$1"
+    case "$value" in
+        *h) echo $(( ${value%h} * 3600 )) ;;
+        *m) echo $(( ${value%m} * 60 )) ;;
+        *s) echo "${value%s}" ;;
+        *) echo "$value" ;;
+    esac
+}
+[[ "$(soak_seconds "$soak")" =~ ^[0-9]+$ ]] || die "BENCH_SOAK must be a duration such as 600s or 10m"
+selected() { [[ -z "${BENCH_SCENARIOS:-}" || " $BENCH_SCENARIOS " == *" $1 "* ]]; }
 
 # --- tools -------------------------------------------------------------------------------
 
@@ -112,17 +145,45 @@ psql_db() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 "$db_url" "$@"; }
     -c "CREATE DATABASE keemu"
 DATABASE_URL="$db_url" target/debug/keemu-migrate >/dev/null
 
+# The apps: the project, the floor, and the bounded floor (the floor's component with
+# db_timeout_ms set: bench/floor/src/lib.rs).
+declare -A manifest=([app]=spin.toml [floor]=bench/floor/spin.toml [floor_bounded]=bench/floor/spin.toml)
+declare -A extra=([app]="db_timeout_ms=$db_timeout_ms" [floor]="" [floor_bounded]="db_timeout_ms=$db_timeout_ms")
+declare -A addr=([app]="127.0.0.1:$(free_port)" [floor]="127.0.0.1:$(free_port)" [floor_bounded]="127.0.0.1:$(free_port)")
+declare -A ready=([app]=/health [floor]="/api/v1/users?limit=1" [floor_bounded]="/api/v1/users?limit=1")
+declare -A group=()
+label() { case "$1" in app) echo project ;; floor) echo floor ;; floor_bounded) echo "bounded floor" ;; esac; }
+
 # Starts `spin up` in a process group of its own (it runs `spin trigger http` as a child that
 # holds the port), with its state and logs under $tmp.
 start_spin() {
-    local name="$1" manifest="$2" listen="$3"
+    local name="$1" vars=()
     mkdir -p "$tmp/$name"
-    setsid "$spin_bin" up -f "$manifest" --listen "$listen" \
+    [[ -n "${extra[$name]}" ]] && vars=(--variable "${extra[$name]}")
+    env $spin_env setsid "$spin_bin" up -f "${manifest[$name]}" --listen "${addr[$name]}" \
         --state-dir "$tmp/$name/state" --log-dir "$tmp/$name/logs" \
         --variable "database_url=$db_url" --variable "db_host=$db_host" \
-        --variable "api_token=$token" \
-        >"$tmp/$name/spin.out" 2>&1 &
+        --variable "api_token=$token" "${vars[@]}" ${BENCH_SPIN_ARGS:-} \
+        >>"$tmp/$name/spin.out" 2>&1 &
     pids+=("$!")
+    group[$name]="$!"
+}
+
+# Stops an app's `spin up` and its `spin trigger http`.
+stop_spin() {
+    local pid="${group[$1]}"
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# The pid of an app's `spin trigger http` (the child of `spin up` that serves).
+trigger_pid() {
+    local child
+    for child in $(pgrep -g "${group[$1]}" 2>/dev/null); do
+        if tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null | grep -q 'trigger http'; then
+            echo "$child"; return
+        fi
+    done
 }
 
 # Waits until `curl URL` answers 200.
@@ -138,13 +199,11 @@ wait_ready() {
     die "$name did not answer 200 at $url within 60 s"
 }
 
-app="127.0.0.1:$(free_port)"
-floor="127.0.0.1:$(free_port)"
-start_spin app spin.toml "$app"
-start_spin floor bench/floor/spin.toml "$floor"
-wait_ready app "http://$app/health"
-wait_ready floor "http://$floor/api/v1/users?limit=1"
-log "project on http://$app, floor on http://$floor, database $db_host"
+apps=(app floor floor_bounded)
+for name in "${apps[@]}"; do start_spin "$name"; done
+for name in "${apps[@]}"; do wait_ready "$name" "http://${addr[$name]}${ready[$name]}"; done
+app="${addr[app]}"
+log "project on http://$app, floor on http://${addr[floor]}, bounded floor on http://${addr[floor_bounded]}, database $db_host"
 
 # --- users -------------------------------------------------------------------------------
 
@@ -188,24 +247,26 @@ read -r id_min id_max count < <(psql_db -tA -F ' ' -c "SELECT min(id), max(id), 
 deep_after=$(( id_min + (count * 9 / 10) - 1 ))
 log "$count users, ids $id_min..$id_max; deep page after=$deep_after"
 
-# Same body (as JSON: key order may differ) and ETag from the project and the floor, or the
+# Same body (as JSON: key order may differ) and ETag from the project and the floors, or the
 # comparison means nothing.
 same_json() {
     python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' "$1" "$2"
 }
 same_contract="yes"
 for path in "/api/v1/users/$id_min" "/api/v1/users?limit=20" "/api/v1/users?limit=20&after=$deep_after"; do
-    for target in app floor; do
-        addr="$app"; [[ "$target" == floor ]] && addr="$floor"
+    for target in "${apps[@]}"; do
         curl -s -D "$tmp/$target.headers" -o "$tmp/$target.body" \
-            -H "Authorization: Bearer $token" "http://$addr$path"
+            -H "Authorization: Bearer $token" "http://${addr[$target]}$path"
         grep -i -E '^(etag|content-type|cache-control):' "$tmp/$target.headers" \
             | tr -d '\r' | tr 'A-Z' 'a-z' | sort >"$tmp/$target.h"
     done
-    if ! same_json "$tmp/app.body" "$tmp/floor.body" || ! cmp -s "$tmp/app.h" "$tmp/floor.h"; then
-        same_contract="NO (differs at $path)"
-        log "WARNING: the project and the floor answer $path differently"
-    fi
+    for target in floor floor_bounded; do
+        if ! same_json "$tmp/app.body" "$tmp/$target.body" || ! cmp -s "$tmp/app.h" "$tmp/$target.h"; then
+            same_contract="NO (the $(label "$target") differs at $path)"
+            log "WARNING: the project and the $(label "$target") answer $path differently"
+            cp "$tmp/$target.body" "$tmp/floor.body"
+        fi
+    done
 done
 # A floor that serves something else measures nothing: stop before the scenarios.
 if [[ "$same_contract" != yes ]]; then
@@ -217,7 +278,7 @@ fi
 
 # --- scenarios ---------------------------------------------------------------------------
 
-# name | wrk kind | path (plain) | compared with the floor
+# name | wrk kind | path (plain) | compared with the floors
 scenarios=(
     "health|plain|/health|no"
     "get_user|get_user||yes"
@@ -240,9 +301,8 @@ run_wrk() {
 
 # One measured run, after a warm-up: appends "name target round BENCH_RESULT-fields".
 measure() {
-    local name="$1" target="$2" round="$3" kind="$4" path="$5" addr="$app" line
-    [[ "$target" == floor ]] && addr="$floor"
-    log "$name ($target, round $round): warm-up $warmup, then $duration"
+    local name="$1" target="$2" round="$3" kind="$4" path="$5" addr="${addr[$2]}" line
+    log "$name ($(label "$target"), round $round): warm-up $warmup, then $duration"
     run_wrk "$addr" "$kind" "$path" "$warmup" "w$RANDOM$SECONDS" >/dev/null
     line="$(run_wrk "$addr" "$kind" "$path" "$duration" "m$RANDOM$SECONDS" | grep '^BENCH_RESULT' || true)"
     [[ -n "$line" ]] || die "wrk printed no result for $name ($target)"
@@ -250,22 +310,85 @@ measure() {
 }
 
 # The machine drifts (other tenants, caches, the database's own state): a scenario compared
-# with the floor runs $rounds times for each, project and floor taking turns to go first, so
-# neither always runs on the warmer or the quieter side.
+# with the floors runs $rounds times for each app, the three taking turns to go first, so
+# none always runs on the warmer or the quieter side.
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 for entry in "${scenarios[@]}"; do
     IFS='|' read -r name kind path compared <<<"$entry"
-    if [[ -n "${BENCH_SCENARIOS:-}" && " $BENCH_SCENARIOS " != *" $name "* ]]; then continue; fi
+    selected "$name" || continue
     if [[ "$compared" == no ]]; then
         measure "$name" app 1 "$kind" "$path"
         continue
     fi
     for round in $(seq 1 "$rounds"); do
-        order="app floor"; (( round % 2 == 0 )) && order="floor app"
-        for target in $order; do measure "$name" "$target" "$round" "$kind" "$path"; done
+        order=("${apps[@]:$(( (round - 1) % 3 ))}" "${apps[@]:0:$(( (round - 1) % 3 ))}")
+        for target in "${order[@]}"; do measure "$name" "$target" "$round" "$kind" "$path"; done
     done
 done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- the bound on a hung database --------------------------------------------------------
+
+# Every PostgreSQL process stopped (SIGSTOP: connections stay open, nothing answers), one GET
+# user to each app, then the database resumed. The project and the bounded floor must answer
+# 503 within db_timeout_ms (plus the project's probe and scheduling); the floor waits until
+# curl gives up (db_timeout_ms + 3 s).
+hung="not run (BENCH_SCENARIOS)"
+if selected hung_db; then
+    postmaster="$(head -n 1 "$tmp/db/postmaster.pid")"
+    pg_pids=("$postmaster" $(pgrep -P "$postmaster"))
+    limit="$(awk -v ms="$db_timeout_ms" 'BEGIN { printf "%.1f", ms / 1000 + 3 }')"
+    log "the database hangs (SIGSTOP to ${#pg_pids[@]} processes): one GET user to each app, curl gives up at ${limit} s"
+    kill -STOP "${pg_pids[@]}"
+    hung=""
+    for target in "${apps[@]}"; do
+        answer="$(curl -s -o /dev/null -m "$limit" -w '%{http_code} %{time_total}' \
+            -H "Authorization: Bearer $token" "http://${addr[$target]}/api/v1/users/$id_min" || true)"
+        read -r code seconds <<<"$answer"
+        [[ "$code" == "000" ]] && code="none (curl gave up)"
+        hung+="$(printf '| %s | %s | %.2f |' "$(label "$target")" "$code" "$seconds")"$'\n'
+    done
+    kill -CONT "${pg_pids[@]}"
+    sleep 1
+fi
+
+# --- soak: memory under sustained load ---------------------------------------------------
+
+# Each app in $soak_apps, freshly started, serves GET user (wrk, as get_user) for $soak with
+# nothing else running; the resident memory (VmRSS) of its `spin trigger http` process is
+# sampled every $soak_interval s. Appends "target seconds rss_kb" to $soak_file and the wrk
+# result line to $soak_results.
+soak_file="$tmp/soak.txt"
+soak_results="$tmp/soak-results.txt"
+: >"$soak_file"
+: >"$soak_results"
+if selected soak && [[ "$(soak_seconds "$soak")" -gt 0 ]]; then
+    for target in $soak_apps; do
+        [[ -n "${manifest[$target]:-}" ]] || die "BENCH_SOAK_APPS: unknown app $target"
+        stop_spin "$target"
+        start_spin "$target"
+        wait_ready "$target" "http://${addr[$target]}${ready[$target]}"
+        pid="$(trigger_pid "$target")"
+        [[ -n "$pid" ]] || die "no spin trigger http process for the $(label "$target")"
+        log "soak ($(label "$target")): GET user for $soak, RSS of pid $pid every $soak_interval s"
+        run_wrk "${addr[$target]}" get_user "" "$soak" "s$RANDOM$SECONDS" >"$tmp/soak-wrk.out" &
+        wrk_pid="$!"
+        started="$SECONDS"
+        while kill -0 "$wrk_pid" 2>/dev/null; do
+            rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+            [[ -n "$rss" ]] && echo "$target $(( SECONDS - started )) $rss" >>"$soak_file"
+            for _ in $(seq 1 "$soak_interval"); do
+                kill -0 "$wrk_pid" 2>/dev/null || break
+                sleep 1
+            done
+        done
+        wait "$wrk_pid" || die "wrk failed in the soak ($(label "$target"))"
+        rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+        echo "$target $(( SECONDS - started )) $rss" >>"$soak_file"
+        line="$(grep '^BENCH_RESULT' "$tmp/soak-wrk.out" || true)"
+        echo "$target ${line#BENCH_RESULT }" >>"$soak_results"
+    done
+fi
 
 # --- report ------------------------------------------------------------------------------
 
@@ -286,7 +409,7 @@ table="$(awk '
     END {
         for (i = 1; i <= keys; i++) {
             k = order[i]; split(k, part, SUBSEP)
-            printf "| %s | %s | %d | %.0f | %.2f | %.2f | %d | %d | %d |\n", part[1], (part[2] == "app" ? "project" : "floor"),
+            printf "| %s | %s | %d | %.0f | %.2f | %.2f | %d | %d | %d |\n", part[1], (part[2] == "app" ? "project" : (part[2] == "floor" ? "floor" : "bounded floor")),
                 n[k], req[k] / (us[k] / 1e6), p50[k] / n[k] / 1000, p99[k] / n[k] / 1000, st[k], so[k], req[k]
         }
     }' "$results")"
@@ -300,39 +423,86 @@ ratios="$(awk '
     }
     function rps(s, a) { return req[s, a] / (us[s, a] / 1e6) }
     END {
-        print "| scenario | project req/s ÷ floor req/s: median of the rounds | rounds, min to max | all rounds together | project p50 ÷ floor p50 | project p99 ÷ floor p99 |"
-        print "|---|---:|---:|---:|---:|---:|"
+        print "| scenario | against | project req/s ÷ floor req/s: median of the rounds | rounds, min to max | all rounds together | project p50 ÷ floor p50 | project p99 ÷ floor p99 |"
+        print "|---|---|---:|---:|---:|---:|---:|"
         m = split("get_user list list_deep", names, " ")
+        split("floor_bounded floor", floors, " ")
         for (i = 1; i <= m; i++) {
             s = names[i]
-            if (n[s, "app"] && n[s, "floor"] && us[s, "floor"] > 0 && p50[s, "floor"] > 0 && p99[s, "floor"] > 0) {
+            for (fi = 1; fi <= 2; fi++) {
+                f = floors[fi]
+                if (!(n[s, "app"] && n[s, f] && us[s, f] > 0 && p50[s, f] > 0 && p99[s, f] > 0)) continue
                 k = 0
                 for (r = 1; r <= rounds[s]; r++) {
-                    if (!((s, "app", r) in round_rps) || !((s, "floor", r) in round_rps) || round_rps[s, "floor", r] <= 0) continue
-                    x = round_rps[s, "app", r] / round_rps[s, "floor", r]
+                    if (!((s, "app", r) in round_rps) || !((s, f, r) in round_rps) || round_rps[s, f, r] <= 0) continue
+                    x = round_rps[s, "app", r] / round_rps[s, f, r]
                     # insertion into the sorted list ratio[1..k]
                     for (j = k; j >= 1 && ratio[j] > x; j--) ratio[j + 1] = ratio[j]
                     ratio[j + 1] = x; k++
                 }
                 if (k == 0) continue
                 median = (k % 2 == 1) ? ratio[(k + 1) / 2] : (ratio[k / 2] + ratio[k / 2 + 1]) / 2
-                printf "| %s | %.2f | %.2f to %.2f | %.2f | %.2f | %.2f |\n", s, median, ratio[1], ratio[k],
-                    rps(s, "app") / rps(s, "floor"),
-                    (p50[s, "app"] / n[s, "app"]) / (p50[s, "floor"] / n[s, "floor"]),
-                    (p99[s, "app"] / n[s, "app"]) / (p99[s, "floor"] / n[s, "floor"])
+                printf "| %s | %s | %.2f | %.2f to %.2f | %.2f | %.2f | %.2f |\n", s,
+                    (f == "floor" ? "floor (no bound)" : "bounded floor (same bound)"), median, ratio[1], ratio[k],
+                    rps(s, "app") / rps(s, f),
+                    (p50[s, "app"] / n[s, "app"]) / (p50[s, f] / n[s, f]),
+                    (p99[s, "app"] / n[s, "app"]) / (p99[s, f] / n[s, f])
             }
         }
         print ""
         print "| app | list_deep req/s ÷ list req/s | list_deep p50 ÷ list p50 |"
         print "|---|---:|---:|"
-        split("app floor", apps, " ")
-        for (i = 1; i <= 2; i++) {
+        split("app floor floor_bounded", apps, " ")
+        for (i = 1; i <= 3; i++) {
             a = apps[i]
             if (n["list", a] && n["list_deep", a] && us["list", a] > 0 && p50["list", a] > 0)
-                printf "| %s | %.2f | %.2f |\n", (a == "app" ? "project" : "floor"), rps("list_deep", a) / rps("list", a),
+                printf "| %s | %.2f | %.2f |\n", (a == "app" ? "project" : (a == "floor" ? "floor" : "bounded floor")), rps("list_deep", a) / rps("list", a),
                     (p50["list_deep", a] / n["list_deep", a]) / (p50["list", a] / n["list", a])
         }
     }' "$results")"
+
+# The soak: one column of RSS per app, sample by sample (the n-th samples of each app were
+# taken the same number of seconds into its run, give or take a second), then per app the
+# growth over the second half.
+soak_report="not run (BENCH_SOAK=0 or BENCH_SCENARIOS without soak)"
+if [[ -s "$soak_file" ]]; then
+    soak_report="$(awk -v apps="$soak_apps" '
+        function name(a) { return a == "app" ? "project" : (a == "floor" ? "floor" : "bounded floor") }
+        FNR == NR { i = ++count[$1]; t[$1, i] = $2; rss[$1, i] = $3 / 1024; next }
+        {
+            for (f = 2; f <= NF; f++) { split($f, kv, "="); r[$1, kv[1]] = kv[2] }
+        }
+        END {
+            m = split(apps, a, " ")
+            header = "| seconds |"; rule = "|---:|"
+            for (j = 1; j <= m; j++) { header = header " " name(a[j]) " RSS MB |"; rule = rule "---:|" }
+            print header; print rule
+            rows = 0
+            for (j = 1; j <= m; j++) if (count[a[j]] > rows) rows = count[a[j]]
+            for (i = 1; i <= rows; i++) {
+                line = "| " t[a[1], i] " |"
+                for (j = 1; j <= m; j++) line = line ((a[j], i) in rss ? sprintf(" %.0f |", rss[a[j], i]) : " |")
+                print line
+            }
+            print ""
+            print "| app | requests | req/s | non-2xx | socket errors | RSS at the first sample MB | at half time MB | at the end MB | growth over the second half, MB per minute |"
+            print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            for (j = 1; j <= m; j++) {
+                x = a[j]; n = count[x]
+                if (n < 2) continue
+                h = int((n + 1) / 2)
+                span = t[x, n] - t[x, h]
+                slope = span > 0 ? (rss[x, n] - rss[x, h]) / span * 60 : 0
+                printf "| %s | %d | %.0f | %d | %d | %.0f | %.0f | %.0f | %.1f |\n", name(x), r[x, "requests"],
+                    (r[x, "duration_us"] > 0 ? r[x, "requests"] / (r[x, "duration_us"] / 1e6) : 0),
+                    r[x, "status_errors"], r[x, "socket_errors"], rss[x, 1], rss[x, h], rss[x, n], slope
+            }
+        }' "$soak_file" "$soak_results")"
+fi
+hung_report="not run (BENCH_SCENARIOS without hung_db)"
+if [[ -n "$hung" && "$hung" != not* ]]; then
+    hung_report="$(printf '| app | status | seconds |\n|---|---|---:|\n%s' "$hung")"
+fi
 
 mem_kb="$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
 cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
@@ -351,25 +521,46 @@ Written by \`make bench\` (bench/run.sh). Re-run to replace.
 - $("$spin_bin" --version), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2), $("$psql_bin" -X -tA "$db_url" -c 'SHOW server_version')
   (scripts/pg.sh: fsync off, loopback), same machine as the load generator
 - wrk: $threads threads, $connections connections, $duration per run after a $warmup warm-up;
-  get_user, list and list_deep: $rounds rounds each for the project and the floor, taking turns
-  to go first
+  get_user, list and list_deep: $rounds rounds each for the project and the two floors, taking
+  turns to go first
 - data: $count users loaded $load_method; list_deep is \`?limit=20&after=$deep_after\`
-- project and floor answer GET user and both lists with the same bodies and headers: $same_contract
+- db_timeout_ms of the project and the bounded floor: $db_timeout_ms
+- every \`spin up\` (project and floors) ran with the environment: ${spin_env:-(none: glibc defaults)}${BENCH_SPIN_ARGS:+; and the arguments $BENCH_SPIN_ARGS}
+- project and floors answer GET user and both lists with the same bodies and headers: $same_contract
 
 req/s over all of a scenario's rounds; p50/p99 are wrk's latency percentiles, averaged over the
 rounds; non-2xx counts answers with
 status 400 or above (wrk's count; no scenario expects a redirect); socket errors are connect,
 read, write and timeout errors. The floor (bench/floor) is the thinnest component serving the
-same GET user and list contract; it has no /health, POST or PATCH.
+same GET user and list contract; it has no /health, POST or PATCH. The bounded floor is the
+same component with \`db_timeout_ms\` set: it races each statement against that deadline with
+the project's own deadline watcher, so it gives the project's guarantee (an answer within
+\`db_timeout_ms\` when the database hangs) at the least cost known; the floor gives none.
 
 $table
 
-Project against the floor (same run, same database). Each round runs the project and the
-floor one right after the other, so the ratio of a round compares two runs under nearly the
+Project against the floors (same run, same database). Each round runs the project and the
+floors one right after the other, so the ratio of a round compares runs under nearly the
 same conditions; the median of the rounds is the least moved by a disturbed run (other
-tenants of the machine), and the ratio of all rounds together is given beside it.
+tenants of the machine), and the ratio of all rounds together is given beside it. The ratio
+against the bounded floor compares equal guarantees; the one against the floor includes the
+price of the bound.
 
 $ratios
+
+## The bound on a hung database
+
+Every PostgreSQL process stopped (SIGSTOP), one GET user to each app (curl gives up after
+db_timeout_ms + 3 s), then the database resumed.
+
+$hung_report
+
+## Soak: memory under sustained load
+
+Each app, freshly started, serves GET user (wrk, as get_user) for $soak alone; the resident
+memory (VmRSS) of its \`spin trigger http\` process is sampled every $soak_interval s.
+
+$soak_report
 EOF
 )"
 
