@@ -200,7 +200,7 @@ check-manifest: ## Check spin.toml (self-test, then against the built components
 	python3 scripts/check-manifest.py --self-test
 	python3 scripts/check-manifest.py
 
-# --- Benchmarks (bench/run.sh; see README "Performance") ----------------------------------
+# --- Benchmarks (bench/run.sh; see bench/README.md) ---------------------------------------
 # Kept in a block of their own. Needs spin (PATH or ../shared/spin/spin), PostgreSQL server
 # binaries, and wrk (installed with apt-get when missing and running as root).
 

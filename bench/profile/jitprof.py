@@ -12,7 +12,7 @@ and per request given the request count.
     python3 bench/profile/jitprof.py PID cg.data NAMES.json REQUESTS [TOP] | c++filt
 
 NAMES.json: `python3 bench/profile/wasmnames.py COMPONENT.wasm NAMES.json`.
-Only for people measuring (README "Performance"); nothing runs it in CI.
+Only for people measuring (bench/README.md); nothing runs it in CI.
 """
 import sys, os, tempfile, subprocess, json, re, bisect, collections
 pid=int(sys.argv[1]); data=sys.argv[2]; names=json.load(open(sys.argv[3])); reqs=float(sys.argv[4])

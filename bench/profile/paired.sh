@@ -9,7 +9,7 @@
 # ratio. On a saturated machine the two servers share the same CPUs through the same
 # moments, so the ratio is the ratio of their costs per request, without the drift between
 # two runs made one after the other (other tenants, steal time) that moves `make bench`'s
-# single rounds by ±0.15. Made for A/B comparisons of builds (README "Performance"); only
+# single rounds by ±0.15. Made for A/B comparisons of builds (bench/README.md); only
 # for people, nothing runs it in CI. Needs wrk and bc.
 set -euo pipefail
 [[ $# -ge 3 ]] || { sed -n 3,4p "$0" >&2; exit 2; }

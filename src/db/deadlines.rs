@@ -3,8 +3,9 @@
 //!
 //! Every database call is raced against `db_timeout_ms`. Under Spin 4.0.2 a host timer per
 //! call (`spin_sdk::time::sleep` raced with `select`) cost about 0.12 of the whole CPU per
-//! request of a one-statement GET (README "Performance"): the statement nearly always wins,
-//! and cancelling a pending host call blocks the guest until the host has dropped it.
+//! request of a one-statement GET
+//! (docs/decisions/2026-11-29-timer-per-call-and-log-line.md): the statement nearly always
+//! wins, and cancelling a pending host call blocks the guest until the host has dropped it.
 //!
 //! Here a call registers its deadline in a [`Deadlines`] instead. One watcher
 //! ([`Deadlines::watch`], started by the first deadline that finds none running, with the
@@ -22,7 +23,7 @@
 //! that request's task (`spin_sdk::wasip3::spawn`), so every wakeup stays inside one
 //! component-model task. (One watcher shared by an instance's concurrent requests, tried
 //! before, needs `wit-bindgen`'s inter-task wakeups, which add stream operations to every
-//! wait of every task: README "Performance".)
+//! wait of every task: docs/decisions/2026-11-29-watcher-per-request.md.)
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! `POST /internal/ingest`: one ingestion round, and `POST /internal/maintenance`: one
 //! maintenance round ([`MAINTENANCE_PATH`]), for the operator (`api_token`, compared in
 //! constant time like the operator API). A scheduler calls it (`make ingest`, a Kubernetes
-//! CronJob, a cron job; README "Scheduling ingestion").
+//! CronJob, a cron job; docs/operations.md, "Scheduling ingestion").
 //!
 //! - `?limit=N` (1 to 500): sources claimed by this round (default 50).
 //! - 200 `{"claimed", "fetched", "not_modified", "failed", "deferred", "items_added",

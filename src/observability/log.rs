@@ -135,7 +135,7 @@ fn write_stderr(bytes: &[u8]) {
 /// Under Spin: one host call per line on a stderr stream the instance keeps. `std`'s stderr
 /// goes through wasi-libc, which costs several host calls per write; measured under Spin
 /// 4.0.2, keeping the stream took the GET user's CPU per request from 1.32 to 1.23 times the
-/// floor's (`make bench`, README "Performance").
+/// floor's (`make bench`; docs/decisions/2026-11-29-first-measurements.md).
 #[cfg(target_arch = "wasm32")]
 fn write_stderr(bytes: &[u8]) {
     use std::cell::RefCell;

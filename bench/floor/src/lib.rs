@@ -18,7 +18,7 @@
 //!   (`src/db/deadlines.rs`, included here: one host timer per request, in the request's
 //!   task), and a statement the deadline beats answers 503. This is the floor that gives the
 //!   project's guarantee (an answer within `db_timeout_ms` when the database hangs), so the
-//!   project's ratio against it compares equal guarantees (README "Performance").
+//!   project's ratio against it compares equal guarantees (bench/README.md).
 
 use std::cell::RefCell;
 use std::rc::Rc;
