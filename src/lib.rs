@@ -5,8 +5,8 @@
 //! - [`db`]: the database layer: the host connection traits, the shared/dedicated connection
 //!   policy, transactions, typed errors, row decoding and the common model columns.
 //! - [`models`]: the models and the SQL that serves them, side by side.
-//! - [`http`]: request handling for the health and api components, and the one place where
-//!   errors become HTTP responses.
+//! - [`http`]: request handling for the health, api and ingest components, and the one place
+//!   where errors become HTTP responses.
 //! - [`ingest`]: fetching the sources' feeds (RSS/Atom) and storing their items.
 //! - [`observability`]: structured JSON logs.
 //! - [`outbound`]: outbound HTTP as a trait the components implement (Google's keys, source

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Instance, TestDatabase};
 use keemu::db::{Database, SharedConnection};
-use keemu::ingest::http::{IngestConfig, IngestVariables};
+use keemu::http::ingest::{IngestConfig, IngestVariables};
 use keemu::ingest::{IngestSettings, RoundReport, claim, run_round, sql};
 use keemu::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
 use keemu_pg_native::NativeConnector;
@@ -818,7 +818,7 @@ async fn the_route_runs_a_round_for_the_operator_only() {
         }
         let request = builder.body(bytes::Bytes::new()).expect("request");
         let db = env.instance.request_db();
-        let response = keemu::ingest::http::handle(&request, &config, &db, &feeds).await;
+        let response = keemu::http::ingest::handle(&request, &config, &db, &feeds).await;
         let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
         (response.status().as_u16(), body)
     };
@@ -897,7 +897,7 @@ async fn the_route_runs_a_round_for_the_operator_only() {
         .body(bytes::Bytes::new())
         .expect("request");
     let db = env.instance.request_db();
-    let response = keemu::ingest::http::handle(&request, &unconfigured, &db, &feeds).await;
+    let response = keemu::http::ingest::handle(&request, &unconfigured, &db, &feeds).await;
     assert_eq!(response.status().as_u16(), 503);
 }
 

@@ -7,12 +7,20 @@
 //!   (`application/problem+json`, RFC 9457).
 //! - [`health`]: the health component's routes.
 //! - [`api`]: the api component's routes (`/api/v1/...`).
+//! - [`ingest`]: the ingest component's routes (`POST /internal/ingest`,
+//!   `POST /internal/maintenance`); the ingestion itself is [`crate::ingest`].
+//! - [`config`]: the Spin variables the components share (`api_token`,
+//!   `outbound_allow_loopback`, `youtube_origin`).
+//! - [`bearer`]: the operator token check (`Authorization: Bearer`, constant time).
 //! - [`json`]: request bodies (content type, size, UTF-8, JSON object).
 //! - [`served`]: timing and the `request_completed` log line.
 
 pub mod api;
+pub mod bearer;
+pub mod config;
 pub mod error;
 pub mod health;
+pub mod ingest;
 pub mod json;
 pub mod served;
 

@@ -21,10 +21,10 @@
 //! bounded ([`FetchPolicy::max_bytes`]); the budgets are checked between steps. See
 //! [`IngestSettings::longest_round`] for the arithmetic of the lease.
 //!
-//! The Spin component `components/ingest` serves it as `POST /internal/ingest` ([`http`]).
+//! The Spin component `components/ingest` serves it as `POST /internal/ingest`
+//! ([`crate::http::ingest`]).
 
 pub mod fetch;
-pub mod http;
 pub mod parse;
 pub mod sql;
 pub mod text;

@@ -1,11 +1,12 @@
 //! Spin component `ingest`: `POST /internal/ingest`, one ingestion round (claim due
-//! sources, fetch their feeds, store the items). Thin glue over `keemu::ingest`.
+//! sources, fetch their feeds, store the items), and `POST /internal/maintenance`. Thin glue
+//! over `keemu::http::ingest`.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
 
 use keemu::http::Request;
-use keemu::ingest::http::{self as ingest, IngestConfig, IngestVariables};
+use keemu::http::ingest::{self as ingest, IngestConfig, IngestVariables};
 use keemu_spin_glue::{SpinOutbound, database, once_per_instance, serve, variable};
 use spin_sdk::http::IntoResponse;
 use spin_sdk::http_service;

@@ -1,6 +1,7 @@
 //! Who the caller is: `Authorization: Bearer <token>`, where the token is either the
 //! operator's `api_token` (compared in constant time) or a user's access token (a JWT,
-//! verified by [`crate::auth::token::AccessTokens`]).
+//! verified by [`crate::auth::token::AccessTokens`]). The header and the constant-time check
+//! are [`crate::http::bearer`], shared with the ingest component.
 //!
 //! - an operator route with a valid user token: 403 (authenticated, not allowed);
 //! - a user route with the operator token, or any token that does not verify: 401;
@@ -8,14 +9,13 @@
 
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
-use http::header::AUTHORIZATION;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use super::config::{ApiConfig, not_configured};
 use super::routes::Access;
 use crate::domain::UserId;
 use crate::http::ApiError;
+use crate::http::bearer::{presented, require_bearer};
 use crate::observability::log;
 
 /// The authenticated caller of a request.
@@ -45,17 +45,6 @@ impl Caller {
             _ => None,
         }
     }
-}
-
-/// The bearer token of the request, if it has one.
-fn presented(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
 }
 
 /// Authenticates the request for a route of kind `access`.
@@ -106,42 +95,5 @@ pub fn authorize(
                 }
             }
         }
-    }
-}
-
-/// Accepts the request only if it carries `Bearer <expected>`. An empty `expected` (no
-/// token configured) refuses everything. `expected` is used as given: the caller passes the
-/// trimmed, long-enough token from [`ApiConfig::token`].
-pub fn require_bearer(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
-    match presented(headers) {
-        Some(token)
-            if !expected.is_empty() && bool::from(token.as_bytes().ct_eq(expected.as_bytes())) =>
-        {
-            Ok(())
-        }
-        _ => Err(ApiError::Unauthorized),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    fn with(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-        h
-    }
-
-    #[test]
-    fn bearer_token() {
-        assert!(require_bearer(&with("Bearer s3cret"), "s3cret").is_ok());
-        assert!(require_bearer(&with("bearer s3cret"), "s3cret").is_ok());
-        assert!(require_bearer(&with("Bearer s3cre"), "s3cret").is_err());
-        assert!(require_bearer(&with("Bearer s3cret2"), "s3cret").is_err());
-        assert!(require_bearer(&with("Basic s3cret"), "s3cret").is_err());
-        assert!(require_bearer(&HeaderMap::new(), "s3cret").is_err());
-        assert!(require_bearer(&with("Bearer "), "").is_err());
     }
 }

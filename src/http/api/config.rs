@@ -1,4 +1,6 @@
-//! Settings of the api component, parsed once per instance from Spin variables.
+//! Settings of the api component, parsed once per instance from Spin variables. The
+//! variables the components share (`api_token`, `outbound_allow_loopback`,
+//! `youtube_origin`) are parsed by [`crate::http::config`].
 //!
 //! | variable           | meaning                                                           |
 //! |--------------------|-------------------------------------------------------------------|
@@ -27,13 +29,11 @@ use serde_json::json;
 use crate::auth::google::{GoogleConfig, JwksCache};
 use crate::auth::token::{AccessTokens, JwtAlgorithm, TokenConfigError, TokenKey};
 use crate::http::ApiError;
+use crate::http::config::{allow_loopback, operator_token, origin};
 use crate::models::account::{HashBudget, ThrottlePolicy};
 use crate::net_guard::NetPolicy;
 use crate::observability::log;
 use crate::resolve::ResolveSettings;
-
-/// The shortest `api_token` the component serves with (after trimming), in characters.
-pub const MIN_TOKEN_CHARS: usize = 16;
 
 /// How long a refresh token lives (each rotation starts a new period).
 pub const REFRESH_TOKEN_DAYS: i64 = 30;
@@ -63,8 +63,8 @@ impl fmt::Debug for Variables {
 #[derive(Clone)]
 pub struct ApiConfig {
     /// The bearer token of the operator API (`api_token`), trimmed (a secret file usually ends
-    /// in a newline). Missing, or shorter than [`MIN_TOKEN_CHARS`]: the operator routes answer
-    /// 503 (not configured), never a 401 that some token could pass.
+    /// in a newline). Missing, or shorter than [`crate::http::config::MIN_TOKEN_CHARS`]: the
+    /// operator routes answer 503 (not configured), never a 401 that some token could pass.
     pub api_token: String,
     /// Access tokens, or why they cannot be issued (a constant, never a key).
     pub tokens: Result<AccessTokens, &'static str>,
@@ -140,14 +140,7 @@ impl ApiConfig {
     /// The token operator requests must present, or why the operator API cannot be served
     /// (a constant that never contains the token).
     pub fn token(&self) -> Result<&str, &'static str> {
-        let token = self.api_token.trim();
-        if token.is_empty() {
-            Err("api_token is not set")
-        } else if token.chars().nth(MIN_TOKEN_CHARS - 1).is_none() {
-            Err("api_token is shorter than 16 characters")
-        } else {
-            Ok(token)
-        }
+        operator_token(&self.api_token)
     }
 }
 
@@ -205,16 +198,15 @@ fn access_tokens(vars: &Variables) -> Result<AccessTokens, &'static str> {
 }
 
 /// `outbound_allow_loopback` is `true` only when it says so (any case, trimmed); a
-/// `youtube_origin` that is not an http(s) URL leaves the default.
+/// `youtube_origin` that is not an http(s) URL leaves the default (both parsed by
+/// [`crate::http::config`], shared with the ingest component).
 fn sources(vars: &Variables) -> ResolveSettings {
-    let allow_loopback =
-        non_empty(&vars.outbound_allow_loopback).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let youtube_origin = non_empty(&vars.youtube_origin)
-        .and_then(|v| url::Url::parse(v).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .unwrap_or_else(crate::resolve::youtube_origin);
+    let youtube_origin =
+        origin(vars.youtube_origin.as_deref()).unwrap_or_else(crate::resolve::youtube_origin);
     ResolveSettings {
-        policy: NetPolicy { allow_loopback },
+        policy: NetPolicy {
+            allow_loopback: allow_loopback(vars.outbound_allow_loopback.as_deref()),
+        },
         youtube_origin,
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`routes`]: the one route table (paths, methods, who may call them, documentation).
 //! - [`bearer`]: who the caller is (operator token, a user's access token, or nobody).
-//! - [`config`]: settings from Spin variables.
+//! - [`config`]: settings from Spin variables (the shared ones: [`super::config`]).
 //! - [`users`]: `/users...`, the operator's API.
 //! - [`auth`]: `/auth/...`: register, login, refresh, logout, Google sign-in.
 //! - [`me`]: `/me...`: the signed-in user's own account.
@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use http::{HeaderValue, Method, header};
 
 pub use bearer::Caller;
-pub use config::{ApiConfig, MIN_TOKEN_CHARS, Variables};
+pub use config::{ApiConfig, Variables};
 
 use super::{ApiError, Request, Response, head_response};
 use crate::db::Db;

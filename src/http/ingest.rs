@@ -1,7 +1,8 @@
 //! `POST /internal/ingest`: one ingestion round, and `POST /internal/maintenance`: one
-//! maintenance round ([`MAINTENANCE_PATH`]), for the operator (`api_token`, compared in
-//! constant time like the operator API). A scheduler calls it (`make ingest`, a Kubernetes
-//! CronJob, a cron job; docs/operations.md, "Scheduling ingestion").
+//! maintenance round ([`MAINTENANCE_PATH`]), for the operator (`api_token`, read by
+//! [`super::config`] and compared in constant time by [`super::bearer`], like the operator
+//! API). The ingestion itself is [`crate::ingest`]. A scheduler calls it (`make ingest`, a
+//! Kubernetes CronJob, a cron job; docs/operations.md, "Scheduling ingestion").
 //!
 //! - `?limit=N` (1 to 500): sources claimed by this round (default 50).
 //! - 200 `{"claimed", "fetched", "not_modified", "failed", "deferred", "items_added",
@@ -17,11 +18,11 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{IngestSettings, MAX_BATCH, RoundReport, run_round};
+use super::bearer::require_bearer;
+use super::config::{allow_loopback, operator_token, origin};
+use super::{ApiError, Request, Response, serialized_response};
 use crate::db::Db;
-use crate::http::api::bearer::require_bearer;
-use crate::http::api::config::MIN_TOKEN_CHARS;
-use crate::http::{ApiError, Request, Response, serialized_response};
+use crate::ingest::{IngestSettings, MAX_BATCH, RoundReport, run_round};
 use crate::models::account::{self, ThrottlePolicy};
 use crate::observability::log;
 use crate::outbound::Outbound;
@@ -79,18 +80,9 @@ impl fmt::Debug for IngestConfig {
 
 impl IngestConfig {
     pub fn from_variables(vars: &IngestVariables) -> IngestConfig {
-        let token = match vars.api_token.as_deref().map(str::trim) {
-            None | Some("") => Err("api_token is not set"),
-            Some(t) if t.chars().nth(MIN_TOKEN_CHARS - 1).is_none() => {
-                Err("api_token is shorter than 16 characters")
-            }
-            Some(t) => Ok(t.to_owned()),
-        };
+        let token = operator_token(vars.api_token.as_deref().unwrap_or("")).map(str::to_owned);
         let mut settings = IngestSettings::default();
-        settings.fetch.net.allow_loopback = vars
-            .outbound_allow_loopback
-            .as_deref()
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        settings.fetch.net.allow_loopback = allow_loopback(vars.outbound_allow_loopback.as_deref());
         settings.origins.youtube = origin(vars.youtube_origin.as_deref());
         settings.origins.reddit = origin(vars.reddit_origin.as_deref());
         if let Some(ms) = millis(vars.ingest_fetch_timeout_ms.as_deref(), 60_000) {
@@ -113,14 +105,6 @@ fn millis(value: Option<&str>, max: u64) -> Option<Duration> {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|ms| (1..=max).contains(ms))
         .map(Duration::from_millis)
-}
-
-/// An `http`/`https` origin from a variable; anything else is ignored (the canonical origin
-/// stays).
-fn origin(value: Option<&str>) -> Option<url::Url> {
-    url::Url::parse(value?.trim())
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 /// The response body.
