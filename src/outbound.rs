@@ -28,34 +28,25 @@ impl fmt::Debug for HttpGot {
 }
 
 /// Why an outbound request gave no response. Shows no URL and no body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum OutboundError {
     /// The URL is not a valid absolute URL.
+    #[error("outbound URL is invalid")]
     InvalidUrl,
     /// The host refused it: not in `allowed_outbound_hosts`, or its addresses are blocked by
     /// the runtime config (`[outbound_networking] block_networks`).
+    #[error("outbound host is not allowed")]
     Denied,
     /// No response (DNS, connection, TLS, protocol), or the body failed mid-way.
+    #[error("outbound request failed")]
     Failed,
     /// No complete response within the timeout.
+    #[error("outbound request timed out")]
     Timeout,
     /// The body is larger than the limit.
+    #[error("outbound response body is too large")]
     TooLarge,
 }
-
-impl fmt::Display for OutboundError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::InvalidUrl => "outbound URL is invalid",
-            Self::Denied => "outbound host is not allowed",
-            Self::Failed => "outbound request failed",
-            Self::Timeout => "outbound request timed out",
-            Self::TooLarge => "outbound response body is too large",
-        })
-    }
-}
-
-impl std::error::Error for OutboundError {}
 
 /// A `GET` to send: the URL, extra request headers (e.g. `If-None-Match`), and the bounds
 /// on time and body size. Redirects are not followed: a 3xx comes back as it is, with its

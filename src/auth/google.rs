@@ -69,71 +69,53 @@ pub struct GoogleConfig {
 }
 
 /// Why an ID token was refused. Never contains the token or a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum GoogleError {
     /// Not a well-formed JWT (size, segments, base64, JSON, claim types).
+    #[error("Google token is malformed")]
     Malformed,
     /// The header's `alg` is not `RS256` (including `none` and `HS256`).
+    #[error("Google token algorithm is not accepted")]
     AlgorithmRefused,
     /// The header has no `kid`.
+    #[error("Google token has no key id")]
     MissingKeyId,
     /// The header's `kid` names no key of the set.
+    #[error("Google token key id is unknown")]
     UnknownKeyId,
     /// The signature does not match.
+    #[error("Google token signature is invalid")]
     BadSignature,
     /// `exp` is past (beyond the leeway).
+    #[error("Google token has expired")]
     Expired,
     /// `nbf` is ahead (beyond the leeway).
+    #[error("Google token is not valid yet")]
     NotYetValid,
     /// `iss` is not Google's.
+    #[error("Google token issuer is not accepted")]
     WrongIssuer,
     /// `aud` is not (or does not contain) the configured client id.
+    #[error("Google token audience is not accepted")]
     WrongAudience,
     /// `email_verified` is missing or not true.
+    #[error("Google account email is not verified")]
     EmailNotVerified,
     /// A required claim (`exp`, `iat`, `iss`, `aud`, `sub`, `email`) is missing or unusable.
+    #[error("Google token lacks a required claim")]
     MissingClaim,
 }
 
-impl fmt::Display for GoogleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Malformed => "Google token is malformed",
-            Self::AlgorithmRefused => "Google token algorithm is not accepted",
-            Self::MissingKeyId => "Google token has no key id",
-            Self::UnknownKeyId => "Google token key id is unknown",
-            Self::BadSignature => "Google token signature is invalid",
-            Self::Expired => "Google token has expired",
-            Self::NotYetValid => "Google token is not valid yet",
-            Self::WrongIssuer => "Google token issuer is not accepted",
-            Self::WrongAudience => "Google token audience is not accepted",
-            Self::EmailNotVerified => "Google account email is not verified",
-            Self::MissingClaim => "Google token lacks a required claim",
-        })
-    }
-}
-
-impl std::error::Error for GoogleError {}
-
 /// Why a key-set document was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwksError {
     /// Not JSON, or no `keys` array.
+    #[error("key set is malformed")]
     Malformed,
     /// No RSA signing key with a `kid`, usable for RS256 and of an accepted size.
+    #[error("key set has no usable key")]
     NoUsableKey,
 }
-
-impl fmt::Display for JwksError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Malformed => "key set is malformed",
-            Self::NoUsableKey => "key set has no usable key",
-        })
-    }
-}
-
-impl std::error::Error for JwksError {}
 
 /// The RS256 keys of a JWKS document (RFC 7517), by `kid`. `Debug` shows the key ids.
 #[derive(Clone)]

@@ -25,24 +25,15 @@ const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$fABtZTDeugyWQhXrCJcYVw$n
 
 /// Why hashing failed, or a stored string was not an argon2id PHC hash. Never contains a
 /// password or a hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
     /// The system random source failed while making a salt, or the hasher refused its input.
+    #[error("password hashing failed")]
     Hashing,
     /// A stored value that is not an argon2id PHC string.
+    #[error("stored password hash is not an argon2id PHC string")]
     NotArgon2id,
 }
-
-impl fmt::Display for HashError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Hashing => "password hashing failed",
-            Self::NotArgon2id => "stored password hash is not an argon2id PHC string",
-        })
-    }
-}
-
-impl std::error::Error for HashError {}
 
 /// A stored password hash: an argon2id PHC string. `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]

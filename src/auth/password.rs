@@ -34,27 +34,18 @@ static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
 });
 
 /// Why a submitted password was refused. Never contains the password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
     /// Fewer than [`MIN_CHARS`] characters after normalisation.
+    #[error("password must have at least 8 characters")]
     TooShort,
     /// More than [`MAX_CHARS`] characters after normalisation.
+    #[error("password must have at most 128 characters")]
     TooLong,
     /// One of the most common passwords (in any letter case).
+    #[error("password is too common")]
     TooCommon,
 }
-
-impl fmt::Display for PasswordError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::TooShort => "password must have at least 8 characters",
-            Self::TooLong => "password must have at most 128 characters",
-            Self::TooCommon => "password is too common",
-        })
-    }
-}
-
-impl std::error::Error for PasswordError {}
 
 /// A password in NFKC form that passed the policy it was parsed with.
 #[derive(Clone, PartialEq, Eq)]

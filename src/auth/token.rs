@@ -37,77 +37,59 @@ pub const REFRESH_TOKEN_BYTES: usize = 32;
 const JTI_BYTES: usize = 16;
 
 /// Why a token could not be made or was refused. Never contains a token, a key or a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// Not a well-formed JWT (segments, base64, JSON).
+    #[error("token is malformed")]
     Malformed,
     /// The header's `alg` is not the configured algorithm (including `none`).
+    #[error("token algorithm is not accepted")]
     AlgorithmRefused,
     /// The header has no `kid`.
+    #[error("token has no key id")]
     MissingKeyId,
     /// The header's `kid` names no configured key.
+    #[error("token key id is unknown")]
     UnknownKeyId,
     /// The signature does not match.
+    #[error("token signature is invalid")]
     BadSignature,
     /// `exp` is past (beyond the leeway).
+    #[error("token has expired")]
     Expired,
     /// A required claim (`exp`, `iat`, `sub`, `jti`, `iss`, `aud`) is missing or not usable.
+    #[error("token lacks a required claim")]
     MissingClaim,
     /// `iss` is not the configured issuer.
+    #[error("token issuer is not accepted")]
     WrongIssuer,
     /// `aud` is not the configured audience.
+    #[error("token audience is not accepted")]
     WrongAudience,
     /// The system random source failed.
+    #[error("random source failed")]
     Random,
     /// Signing failed.
+    #[error("token signing failed")]
     Signing,
 }
 
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Malformed => "token is malformed",
-            Self::AlgorithmRefused => "token algorithm is not accepted",
-            Self::MissingKeyId => "token has no key id",
-            Self::UnknownKeyId => "token key id is unknown",
-            Self::BadSignature => "token signature is invalid",
-            Self::Expired => "token has expired",
-            Self::MissingClaim => "token lacks a required claim",
-            Self::WrongIssuer => "token issuer is not accepted",
-            Self::WrongAudience => "token audience is not accepted",
-            Self::Random => "random source failed",
-            Self::Signing => "token signing failed",
-        })
-    }
-}
-
-impl std::error::Error for TokenError {}
-
 /// Why a token configuration was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenConfigError {
     /// A key has fewer than [`MIN_KEY_BYTES`] bytes.
+    #[error("token key is shorter than 32 bytes")]
     WeakKey,
     /// Two keys share a `kid`, or a `kid` is empty.
+    #[error("token key ids must be non-empty and distinct")]
     BadKeyId,
     /// The signing `kid` is not among the keys.
+    #[error("the signing key id is not among the configured keys")]
     SigningKeyMissing,
     /// Issuer or audience is empty.
+    #[error("token issuer and audience must be non-empty")]
     EmptyIssuerOrAudience,
 }
-
-impl fmt::Display for TokenConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::WeakKey => "token key is shorter than 32 bytes",
-            Self::BadKeyId => "token key ids must be non-empty and distinct",
-            Self::SigningKeyMissing => "the signing key id is not among the configured keys",
-            Self::EmptyIssuerOrAudience => "token issuer and audience must be non-empty",
-        })
-    }
-}
-
-impl std::error::Error for TokenConfigError {}
 
 /// The one JWT algorithm a configuration signs with and accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -31,33 +31,64 @@ impl Unavailable {
 }
 
 /// A database error, classified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Shown as `database error: <kind> (SQLSTATE <code>) on `<constraint>`` (the last two
+/// where known), except for the first two and the last variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DbError {
     /// The database cannot be reached or did not answer in time (HTTP 503).
+    #[error("database unavailable: {}", .0.as_str())]
     Unavailable(Unavailable),
     /// A write (or a COMMIT) was sent and its connection failed before the answer came (lost,
     /// or no answer in time): it may or may not have been applied, and nobody can tell
     /// (HTTP 503 saying so). Never sent again.
+    #[error(
+        "database unavailable after the write was sent ({}): its outcome is unknown",
+        .0.as_str()
+    )]
     OutcomeUnknown(Unavailable),
     /// SQLSTATE 23505: a unique constraint or index rejected the write (HTTP 409).
+    #[error("database error: unique_violation (SQLSTATE 23505){}", OnConstraint(.constraint))]
     UniqueViolation { constraint: Option<String> },
     /// SQLSTATE 23503: a foreign key rejected the write.
+    #[error(
+        "database error: foreign_key_violation (SQLSTATE 23503){}",
+        OnConstraint(.constraint)
+    )]
     ForeignKeyViolation { constraint: Option<String> },
     /// SQLSTATE 23514: a CHECK constraint rejected the write.
+    #[error("database error: check_violation (SQLSTATE 23514){}", OnConstraint(.constraint))]
     CheckViolation { constraint: Option<String> },
     /// SQLSTATE 40001 / 40P01: the transaction lost a race and may be retried.
+    #[error("database error: serialization_failure (SQLSTATE 40001)")]
     SerializationFailure,
     /// SQLSTATE 57014 (query_canceled, e.g. `statement_timeout`) or 55P03
     /// (lock_not_available, e.g. `lock_timeout`): the server gave up on the statement (HTTP
     /// 503). The connection stays usable, so this is not a connection error.
+    #[error("database error: server_timeout (SQLSTATE {sqlstate})")]
     ServerTimeout { sqlstate: &'static str },
     /// Any other error reported by the server, by SQLSTATE.
+    #[error("database error: server_error (SQLSTATE {sqlstate})")]
     Server { sqlstate: String },
     /// The host refused a parameter ([`BIND`]) or could not decode a result column
     /// ([`DECODE`]): a bug in a statement; the connection is still good.
+    #[error("database error: {kind}")]
     Client { kind: &'static str },
     /// A row could not be decoded into the expected Rust type.
+    #[error("cannot decode column `{column}`: {problem}")]
     Decode { column: String, problem: String },
+}
+
+/// `` on `<constraint>` `` where the constraint is known, else nothing.
+struct OnConstraint<'a>(&'a Option<String>);
+
+impl fmt::Display for OnConstraint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(constraint) => write!(f, " on `{constraint}`"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl DbError {
@@ -185,34 +216,6 @@ fn is_connection_sqlstate(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DbError::Unavailable(reason) => write!(f, "database unavailable: {}", reason.as_str()),
-            DbError::OutcomeUnknown(reason) => write!(
-                f,
-                "database unavailable after the write was sent ({}): its outcome is unknown",
-                reason.as_str()
-            ),
-            DbError::Decode { column, problem } => {
-                write!(f, "cannot decode column `{column}`: {problem}")
-            }
-            other => {
-                write!(f, "database error: {}", other.kind())?;
-                if let Some(code) = other.sqlstate() {
-                    write!(f, " (SQLSTATE {code})")?;
-                }
-                if let Some(constraint) = other.constraint() {
-                    write!(f, " on `{constraint}`")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl std::error::Error for DbError {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +301,62 @@ mod tests {
         let shown = DbError::from_host(&server("23505", Some("uq_users_email"))).to_string();
         assert!(!shown.contains("x@y.z"), "{shown}");
         assert!(shown.contains("23505") && shown.contains("uq_users_email"));
+    }
+
+    /// The text of every variant, as logs and tests read it.
+    #[test]
+    fn display_texts() {
+        let c = || Some("uq_users_email".to_owned());
+        let cases = [
+            (
+                DbError::Unavailable(Unavailable::Timeout),
+                "database unavailable: timeout",
+            ),
+            (
+                DbError::OutcomeUnknown(Unavailable::ConnectionLost),
+                "database unavailable after the write was sent (connection_lost): its outcome is unknown",
+            ),
+            (
+                DbError::UniqueViolation { constraint: c() },
+                "database error: unique_violation (SQLSTATE 23505) on `uq_users_email`",
+            ),
+            (
+                DbError::UniqueViolation { constraint: None },
+                "database error: unique_violation (SQLSTATE 23505)",
+            ),
+            (
+                DbError::ForeignKeyViolation { constraint: c() },
+                "database error: foreign_key_violation (SQLSTATE 23503) on `uq_users_email`",
+            ),
+            (
+                DbError::CheckViolation { constraint: None },
+                "database error: check_violation (SQLSTATE 23514)",
+            ),
+            (
+                DbError::SerializationFailure,
+                "database error: serialization_failure (SQLSTATE 40001)",
+            ),
+            (
+                DbError::ServerTimeout { sqlstate: "57014" },
+                "database error: server_timeout (SQLSTATE 57014)",
+            ),
+            (
+                DbError::Server {
+                    sqlstate: "42P01".to_owned(),
+                },
+                "database error: server_error (SQLSTATE 42P01)",
+            ),
+            (DbError::Client { kind: DECODE }, "database error: decode"),
+            (
+                DbError::Decode {
+                    column: "email".to_owned(),
+                    problem: "not an e-mail".to_owned(),
+                },
+                "cannot decode column `email`: not an e-mail",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
     }
 }

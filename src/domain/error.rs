@@ -1,8 +1,6 @@
 //! The error shared by every domain parser, and the helpers that turn it into a database
 //! decoding error.
 
-use std::fmt;
-
 use spin_sdk::pg::{DbValue, Error as PgError};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
@@ -11,7 +9,8 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 /// Both parts are `&'static str` constants chosen by the parser, so an error can never carry
 /// (and therefore never leak) the rejected input, which may be personal data. It is safe to log
 /// and safe to return to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{field} {message}")]
 pub struct DomainError {
     field: &'static str,
     message: &'static str,
@@ -38,14 +37,6 @@ impl DomainError {
         self.message
     }
 }
-
-impl fmt::Display for DomainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for DomainError {}
 
 /// The database held a value of the right type that fails domain validation.
 pub(crate) fn invalid_in_db(err: DomainError) -> PgError {

@@ -70,17 +70,22 @@ impl fmt::Debug for FetchOutcome {
 }
 
 /// Why a fetch gave no feed. Shows no URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     /// The URL check refused a URL (the feed's or a redirect's) before sending anything.
+    #[error("refused: {}", .0.as_str())]
     Refused(Refusal),
     /// No response, a timeout, a body over the size cap, or a host refusal.
+    #[error("{0}")]
     Outbound(OutboundError),
     /// A status other than 2xx, 304 or a followed redirect.
+    #[error("the feed answered HTTP {0}")]
     Status(u16),
     /// A redirect without a usable `Location`.
+    #[error("a redirect without a usable Location")]
     BadRedirect,
     /// More redirects than allowed.
+    #[error("too many redirects")]
     TooManyRedirects,
 }
 
@@ -108,20 +113,6 @@ impl FetchError {
         }
     }
 }
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Refused(reason) => write!(f, "refused: {}", reason.as_str()),
-            Self::Outbound(error) => error.fmt(f),
-            Self::Status(status) => write!(f, "the feed answered HTTP {status}"),
-            Self::BadRedirect => f.write_str("a redirect without a usable Location"),
-            Self::TooManyRedirects => f.write_str("too many redirects"),
-        }
-    }
-}
-
-impl std::error::Error for FetchError {}
 
 impl From<net_guard::FetchError> for FetchError {
     fn from(error: net_guard::FetchError) -> Self {

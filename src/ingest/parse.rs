@@ -48,19 +48,12 @@ pub struct FeedItem {
 }
 
 /// Why a body is not a feed. Carries no part of the body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// Not RSS, Atom (or JSON Feed), or malformed.
+    #[error("the body is not a valid RSS or Atom feed")]
     NotAFeed,
 }
-
-impl std::fmt::Display for ParseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the body is not a valid RSS or Atom feed")
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// Parses `body`, fetched from `feed_url` (relative links are resolved against it).
 pub fn parse_feed(body: &[u8], feed_url: &str) -> Result<ParsedFeed, ParseError> {

@@ -85,39 +85,18 @@ pub struct Address {
 }
 
 /// Why an address cannot be used. Never holds the address itself.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AddressError {
     /// An `sslmode` value other than the five supported (the first 20 characters).
+    #[error("unsupported sslmode {0:?} (use disable, prefer, require, verify-ca or verify-full)")]
     SslMode(String),
     /// A quoted key=value value without its closing quote, or a key without `=`.
+    #[error("malformed key=value connection string (a key without '=' or an unclosed quote)")]
     Syntax,
     /// tokio-postgres refused the rest (its messages name options, not values); shown as
     /// tokio-postgres shows it, with its cause as the source.
+    #[error(transparent)]
     Config(tokio_postgres::Error),
-}
-
-impl fmt::Display for AddressError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AddressError::SslMode(value) => write!(
-                f,
-                "unsupported sslmode {value:?} (use disable, prefer, require, verify-ca or verify-full)"
-            ),
-            AddressError::Syntax => f.write_str(
-                "malformed key=value connection string (a key without '=' or an unclosed quote)",
-            ),
-            AddressError::Config(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for AddressError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            AddressError::Config(e) => std::error::Error::source(e),
-            _ => None,
-        }
-    }
 }
 
 impl Address {
@@ -386,5 +365,28 @@ mod tests {
         assert!(error.to_string().contains("verify-full"), "{error}");
         let error = chain(&Address::parse("host=h bogus=1").unwrap_err());
         assert!(error.contains("bogus"), "{error}");
+    }
+
+    /// The texts of the errors, and of the chain under `Config` (tokio-postgres's own).
+    #[test]
+    fn error_texts() {
+        assert_eq!(
+            Address::parse("host=h sslmode=allow")
+                .unwrap_err()
+                .to_string(),
+            "unsupported sslmode \"allow\" (use disable, prefer, require, verify-ca or verify-full)"
+        );
+        assert_eq!(
+            Address::parse("host=h password='x")
+                .unwrap_err()
+                .to_string(),
+            "malformed key=value connection string (a key without '=' or an unclosed quote)"
+        );
+        let error = Address::parse("host=h bogus=1").unwrap_err();
+        assert!(matches!(error, AddressError::Config(_)), "{error:?}");
+        assert_eq!(
+            chain(&error),
+            "invalid connection string: unknown option `bogus`"
+        );
     }
 }

@@ -88,19 +88,28 @@ pub async fn connect_tls(
 }
 
 /// Errors of a migration run. None of them shows the address.
-#[derive(Debug)]
+///
+/// The text says what failed; the cause is [`std::error::Error::source`] (print the chain,
+/// e.g. with anyhow's `{:#}`, for the server's or rustls' reason).
+#[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     /// The address cannot be parsed.
-    Address(AddressError),
+    #[error("invalid database address")]
+    Address(#[source] AddressError),
     /// The TLS settings cannot be used (e.g. an unreadable CA file).
-    Tls(TlsError),
+    #[error("cannot set up TLS")]
+    Tls(#[source] TlsError),
     /// The server could not be reached, refused the session, or its certificate was rejected.
+    #[error("cannot connect ({policy})")]
     Connect {
         policy: TlsPolicy,
+        #[source]
         source: tokio_postgres::Error,
     },
-    Lock(tokio_postgres::Error),
-    Migrate(refinery::Error),
+    #[error("cannot take the migration lock")]
+    Lock(#[source] tokio_postgres::Error),
+    #[error("migration failed")]
+    Migrate(#[source] refinery::Error),
 }
 
 impl MigrateError {
@@ -109,31 +118,6 @@ impl MigrateError {
         match self {
             MigrateError::Connect { source, .. } => crate::tls::rejected_certificate(source),
             _ => None,
-        }
-    }
-}
-
-/// Says what failed; the cause is [`std::error::Error::source`] (print the chain, e.g. with
-/// anyhow's `{:#}`, for the server's or rustls' reason).
-impl std::fmt::Display for MigrateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MigrateError::Address(_) => f.write_str("invalid database address"),
-            MigrateError::Tls(_) => f.write_str("cannot set up TLS"),
-            MigrateError::Connect { policy, .. } => write!(f, "cannot connect ({policy})"),
-            MigrateError::Lock(_) => f.write_str("cannot take the migration lock"),
-            MigrateError::Migrate(_) => f.write_str("migration failed"),
-        }
-    }
-}
-
-impl std::error::Error for MigrateError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            MigrateError::Address(e) => Some(e),
-            MigrateError::Tls(e) => Some(e),
-            MigrateError::Connect { source, .. } | MigrateError::Lock(source) => Some(source),
-            MigrateError::Migrate(e) => Some(e),
         }
     }
 }
@@ -170,4 +154,57 @@ pub async fn run_tls(address: &str, ca_file: Option<&Path>) -> Result<Report, Mi
     drop(client);
     let _ = session.await;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::address::SslMode;
+
+    /// A tokio-postgres error, as a cause.
+    fn pg_error() -> tokio_postgres::Error {
+        "bogus=1"
+            .parse::<tokio_postgres::Config>()
+            .expect_err("unknown option")
+    }
+
+    /// What failed in the text, the cause as the source.
+    #[test]
+    fn error_texts_and_sources() {
+        let policy = TlsPolicy {
+            mode: SslMode::Require,
+            ca_file: None,
+        };
+        let cases = [
+            (
+                MigrateError::Address(AddressError::Syntax),
+                "invalid database address".to_owned(),
+                AddressError::Syntax.to_string(),
+            ),
+            (
+                MigrateError::Tls(TlsError::NoTrustedCas),
+                "cannot set up TLS".to_owned(),
+                TlsError::NoTrustedCas.to_string(),
+            ),
+            (
+                MigrateError::Connect {
+                    policy: policy.clone(),
+                    source: pg_error(),
+                },
+                format!("cannot connect ({policy})"),
+                pg_error().to_string(),
+            ),
+            (
+                MigrateError::Lock(pg_error()),
+                "cannot take the migration lock".to_owned(),
+                pg_error().to_string(),
+            ),
+        ];
+        for (error, text, source) in cases {
+            assert_eq!(error.to_string(), text);
+            assert_eq!(error.source().map(ToString::to_string), Some(source));
+        }
+    }
 }

@@ -138,32 +138,21 @@ fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
 }
 
 /// Why no TLS connector could be made.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The CA file is missing, unreadable or holds no certificate.
+    #[error("cannot use CA file {}: {reason}", .path.display())]
     CaFile { path: PathBuf, reason: String },
     /// Verification was asked for, but there is no CA to trust.
+    #[error(
+        "no trusted CA certificates: the system has none (install ca-certificates) \
+         and no CA file was given (sslrootcert=)"
+    )]
     NoTrustedCas,
     /// rustls refused the configuration.
+    #[error("rustls refused the configuration: {0}")]
     Verifier(String),
 }
-
-impl fmt::Display for TlsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TlsError::CaFile { path, reason } => {
-                write!(f, "cannot use CA file {}: {reason}", path.display())
-            }
-            TlsError::NoTrustedCas => f.write_str(
-                "no trusted CA certificates: the system has none (install ca-certificates) \
-                 and no CA file was given (sslrootcert=)",
-            ),
-            TlsError::Verifier(reason) => write!(f, "rustls refused the configuration: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for TlsError {}
 
 /// Whether `error`, or anything in its chain of sources, is rustls rejecting the server's
 /// certificate. (tokio-rustls wraps it in an `io::Error`, whose `source()` skips it.)
@@ -346,5 +335,31 @@ mod tests {
             policy(SslMode::Require, true).to_string(),
             "sslmode=require, trusting the system's CAs and /ca.pem"
         );
+    }
+
+    #[test]
+    fn error_texts() {
+        let cases = [
+            (
+                TlsError::CaFile {
+                    path: PathBuf::from("/ca.pem"),
+                    reason: "no PEM certificate in it".to_owned(),
+                },
+                "cannot use CA file /ca.pem: no PEM certificate in it",
+            ),
+            (
+                TlsError::NoTrustedCas,
+                "no trusted CA certificates: the system has none (install ca-certificates) \
+                 and no CA file was given (sslrootcert=)",
+            ),
+            (
+                TlsError::Verifier("no roots".to_owned()),
+                "rustls refused the configuration: no roots",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+            assert!(std::error::Error::source(&error).is_none());
+        }
     }
 }
