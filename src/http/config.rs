@@ -6,6 +6,16 @@
 //! | `api_token`               | the operator's bearer token, ≥ [`MIN_TOKEN_CHARS`] characters (trimmed) |
 //! | `outbound_allow_loopback` | `true` (any case, trimmed): fetches may reach 127.0.0.0/8, `::1`, `localhost` (tests only) |
 //! | `youtube_origin`          | where YouTube is fetched from: an `http`/`https` origin     |
+//! | `db_timeout_ms` and other `*_ms` | a number of milliseconds from 1 to a maximum ([`millis`]) |
+
+/// A number of milliseconds from 1 to `max` from a variable (trimmed); `None` when unset,
+/// not a number or out of range (the caller's default applies).
+pub fn millis(value: Option<&str>, max: u64) -> Option<std::time::Duration> {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| (1..=max).contains(ms))
+        .map(std::time::Duration::from_millis)
+}
 
 /// The shortest `api_token` the components serve with (after trimming), in characters.
 pub const MIN_TOKEN_CHARS: usize = 16;

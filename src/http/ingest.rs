@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::bearer::require_bearer;
-use super::config::{allow_loopback, operator_token, origin};
+use super::config::{allow_loopback, millis, operator_token, origin};
 use super::{ApiError, Request, Response, serialized_response};
 use crate::db::Db;
 use crate::ingest::{IngestSettings, MAX_BATCH, RoundReport, run_round};
@@ -97,14 +97,6 @@ impl IngestConfig {
         settings.round_budget = settings.round_budget.max(settings.min_round_budget());
         IngestConfig { token, settings }
     }
-}
-
-/// A number of milliseconds from 1 to `max` from a variable.
-fn millis(value: Option<&str>, max: u64) -> Option<Duration> {
-    value
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|ms| (1..=max).contains(ms))
-        .map(Duration::from_millis)
 }
 
 /// The response body.

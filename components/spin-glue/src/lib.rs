@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full};
 use keemu::db::address::{with_connect_timeout, with_server_timeouts};
 use keemu::db::deadlines::Deadlines;
 use keemu::db::{Connection, Connector, Database, Row, SharedConnection};
+use keemu::http::config::millis;
 use keemu::http::served::served;
 use keemu::http::{ApiError, MAX_BODY_BYTES, Request, Response};
 use spin_sdk::pg::{self, ParameterValue, PgError};
@@ -166,12 +167,8 @@ pub async fn variable(name: &str) -> Option<String> {
 
 /// `db_timeout_ms` as a duration (1 ms to 60 s; the default otherwise).
 pub async fn db_timeout() -> Duration {
-    let ms = variable("db_timeout_ms")
-        .await
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|ms| (1..=60_000).contains(ms))
-        .unwrap_or(DEFAULT_DB_TIMEOUT_MS);
-    Duration::from_millis(ms)
+    millis(variable("db_timeout_ms").await.as_deref(), 60_000)
+        .unwrap_or(Duration::from_millis(DEFAULT_DB_TIMEOUT_MS))
 }
 
 /// The request's database: the instance's shared connection (opened on first use) and
