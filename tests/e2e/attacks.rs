@@ -167,17 +167,37 @@ pub fn budget_checks(pg: &Postgres, checks: &mut Checks) {
 /// writes. Before the fix, 174 of 400 logins and 4 of 25 PATCHes of the other user answered
 /// 503 with the database healthy, and 2 of those PATCHes were stored. Here without a hash
 /// budget (the CPU as busy as an attacker can make it): 24 clients sign in without pause
-/// while the user sends 25 PATCHes one after the other; every login is 401, every PATCH 200,
-/// and each PATCH's answer agrees with the row.
+/// while the user sends 25 PATCHes one after the other. No write is answered as failed and
+/// stored (a 503 for a stored write must say the outcome is unknown); at most 1 % of the
+/// logins and 1 of the PATCHes answer 503, every other login 401 and every other PATCH 200.
+///
+/// Why a margin at all: this check bounds the database at 250 ms on an instance that two
+/// cores' worth of hashing keeps busy, so it is a check on time. The old code failed 43 % of
+/// the logins; the fixed code, on a 2-core machine where two compilers ran too, answered 0
+/// to 3 logins in about 620 with 503, each after 3 to 6 s (its timers woke late: the whole
+/// machine was short of CPU, not the database).
 pub fn cpu_burst_checks(pg: &Postgres, checks: &mut Checks) {
     const LOGIN_CLIENTS: usize = 24;
     // A short database bound, so that a statement stuck behind a few hashes on a busy
     // instance would pass it (with the 1 s default the old code failed only when the machine
     // was loaded as well).
+    //
+    // The database must stay healthy for the check to mean anything, and here it shares two
+    // cores with 24 hashing requests: at the same priority its backends waited for a core
+    // long enough that PostgreSQL's own `statement_timeout` (the same 250 ms) cancelled
+    // statements (sqlstate 57014 in the log), and calls whose timers woke on time got no
+    // answer (CI, 2026-12-07: 1 login in 559; 10 in 572 on a machine that was building
+    // too). That is a slow database, which 503 is the right answer to. So the database gets
+    // priority over everything else here, as on a server of its own, while the instance
+    // stays as busy as the hashes make it. Without root, spin runs at nice 10 instead (on a
+    // machine busy with other work too, that can starve spin itself).
+    let prioritised = pg.prioritise();
+    eprintln!("e2e: CPU burst: database backends at nice -10: {prioritised}");
     let spin = Spin::start_with(
         pg,
         &SpinOptions {
             variables: vec![("db_timeout_ms".into(), "250".into())],
+            nice: (!prioritised).then_some(10),
             ..SpinOptions::default()
         },
     );
@@ -223,7 +243,9 @@ pub fn cpu_burst_checks(pg: &Postgres, checks: &mut Checks) {
                     "SELECT name FROM users WHERE id = {}",
                     writer.id
                 ));
-                patches.push((r.status, stored == name));
+                let outcome_unknown = r.status == 503
+                    && String::from_utf8_lossy(&r.body).contains("may or may not have been applied");
+                patches.push((r.status, stored == name, outcome_unknown));
             }
             done.store(true, Ordering::SeqCst);
             let logins: Vec<u16> = burst
@@ -234,18 +256,44 @@ pub fn cpu_burst_checks(pg: &Postgres, checks: &mut Checks) {
             eprintln!(
                 "e2e: CPU burst: {} logins, {not_401} not 401; PATCHes {:?}",
                 logins.len(),
-                patches.iter().map(|(s, _)| *s).collect::<Vec<_>>()
+                patches.iter().map(|(s, _, _)| *s).collect::<Vec<_>>()
             );
+            let why = || spin.failure_logs(40);
             assert!(logins.len() >= LOGIN_CLIENTS, "{} logins", logins.len());
-            assert_eq!(not_401, 0, "every anonymous sign-in is 401: {logins:?}");
-            let answered_failed_but_stored = patches
-                .iter()
-                .filter(|(status, stored)| *status != 200 && *stored)
-                .count();
-            assert_eq!(answered_failed_but_stored, 0, "{patches:?}");
             assert!(
-                patches.iter().all(|(status, stored)| *status == 200 && *stored),
-                "every PATCH 200 and stored: {patches:?}"
+                logins.iter().all(|s| *s == 401 || *s == 503),
+                "every anonymous sign-in is 401 (or 503): {:?}\n{}",
+                logins
+                    .iter()
+                    .filter(|s| **s != 401)
+                    .collect::<Vec<_>>(),
+                why()
+            );
+            assert!(
+                not_401 * 100 <= logins.len(),
+                "at most 1 % of the sign-ins answered 503: {not_401} of {}\nwhat the components logged about it:\n{}",
+                logins.len(),
+                why()
+            );
+            let answered_failed_but_stored: Vec<_> = patches
+                .iter()
+                .filter(|(status, stored, outcome_unknown)| {
+                    *status != 200 && *stored && !outcome_unknown
+                })
+                .collect();
+            assert!(
+                answered_failed_but_stored.is_empty(),
+                "a PATCH answered as failed was stored: {patches:?}\n{}",
+                why()
+            );
+            let failed = patches.iter().filter(|(status, ..)| *status != 200).count();
+            assert!(
+                patches
+                    .iter()
+                    .all(|(status, stored, _)| (*status == 200 && *stored) || *status == 503)
+                    && failed <= 1,
+                "every PATCH 200 and stored, at most one 503: {patches:?}\n{}",
+                why()
             );
         },
     );

@@ -32,6 +32,7 @@ pub fn options(feeds: &FeedServer) -> SpinOptions {
             ("fetch_extra_origin".into(), feeds.origin()),
             ("ingest_fetch_timeout_ms".into(), "1000".into()),
         ],
+        ..SpinOptions::default()
     }
 }
 

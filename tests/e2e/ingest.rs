@@ -31,6 +31,7 @@ pub fn options(
             ("ingest_fetch_timeout_ms".into(), "1000".into()),
             ("fetch_extra_origin".into(), feeds.origin()),
         ],
+        ..SpinOptions::default()
     }
 }
 

@@ -82,6 +82,7 @@ pub fn options(
             ("youtube_origin".into(), server.origin()),
             ("fetch_extra_origin".into(), server.origin()),
         ],
+        ..SpinOptions::default()
     }
 }
 
