@@ -29,7 +29,7 @@
 use chrono::{DateTime, Duration, Utc};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use super::config::{ApiConfig, REFRESH_TOKEN_DAYS, not_configured};
 use super::{input, users};
@@ -37,12 +37,12 @@ use crate::auth::google::{self, GoogleConfig, GoogleIdentity, Jwks, JwksCache};
 use crate::auth::token::{AccessToken, AccessTokens, RefreshToken, sha256_hex};
 use crate::auth::{self, Password};
 use crate::db::{Db, Timestamp};
-use crate::domain::{Email, UserId, UserName};
+use crate::domain::{Email, Timezone, UserId, UserName};
 use crate::http::{ApiError, Request, Response, empty_response, json, serialized_response};
 use crate::models::account::{
     self, ClientKey, GoogleOutcome, LoginCandidate, Rotation, TokenHash, Verifier, store,
 };
-use crate::models::user::UserWithPreferences;
+use crate::models::user::{NewUser, UserWithPreferences};
 use crate::observability::log;
 use crate::outbound::{Outbound, OutboundError};
 
@@ -218,7 +218,7 @@ pub async fn register<D: Db>(
 ) -> Result<Response, ApiError> {
     let tokens = config.access_tokens()?;
     let body = json::object(request)?;
-    let (new_user, password) = input::registration(&body)?;
+    let (new_user, password) = registration(&body)?;
     reserve_hash(request, config, db).await?;
     let hash = auth::hash::hash(&password).map_err(|_| ApiError::Internal)?;
     let hash = account::PasswordHash::parse(hash.as_str()).map_err(|_| ApiError::Internal)?;
@@ -449,4 +449,41 @@ pub async fn google<D: Db>(
         json!({ "outcome": format!("{:?}", signed_in.outcome).to_lowercase() }),
     );
     token_response(status, &pair.body())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Request bodies of `/auth` (the small credentials bodies: `input::credentials`).
+
+/// The body of `POST /auth/register`: `email`, `name`, `password` required, `timezone`
+/// optional. The password is checked against the policy here (422 with its message).
+pub fn registration(body: &Map<String, Value>) -> Result<(NewUser, Password), ApiError> {
+    let mut errors = input::Errors::default();
+    errors.unknown_fields(body, &["email", "name", "password", "timezone"], &[]);
+    for field in ["email", "name", "password"] {
+        if !body.contains_key(field) {
+            errors.push(field, "is required");
+        }
+    }
+    let email = input::not_null_text(&mut errors, body, "email", Email::parse);
+    let name = input::not_null_text(&mut errors, body, "name", UserName::parse);
+    let timezone = input::not_null_text(&mut errors, body, "timezone", Timezone::parse);
+    let password = input::not_null(&mut errors, body, "password", |e, v| {
+        let text = input::text(e, "password", v)?;
+        Password::parse(text)
+            .map_err(|error| e.push("password", &error.to_string()))
+            .ok()
+    });
+    let parsed = (|| {
+        let user = NewUser {
+            email: email.ok()??,
+            name: name.ok()??,
+            profile_picture: None,
+            profession: None,
+            date_of_birth: None,
+            timezone: timezone.ok()?.unwrap_or_default(),
+            is_active: true,
+        };
+        Some((user, password.ok()??))
+    })();
+    errors.finish(parsed)
 }

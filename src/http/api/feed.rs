@@ -10,13 +10,27 @@ use super::me::ACCOUNT_GONE;
 use crate::db::Db;
 use crate::domain::UserId;
 use crate::http::{ApiError, Request, Response, serialized_response};
-use crate::models::source::store;
+use crate::models::source::{ItemCursor, store};
 
 /// `GET /me/feed?limit=&before=`.
 pub async fn get<D: Db>(request: &Request, me: UserId, db: &D) -> Result<Response, ApiError> {
-    let query = input::item_query(request.uri().query())?;
+    let query = item_query(request.uri().query())?;
     let page = store::feed(db, me, query.cursor, query.limit)
         .await?
         .ok_or(ACCOUNT_GONE)?;
     serialized_response(StatusCode::OK, &page)
+}
+
+// ------------------------------------------------------------------------------------------------
+// The query of the item lists.
+
+/// The query of the item lists (`/me/feed`, `/me/subscriptions/{id}/items`): `limit`,
+/// `before` (the `next_cursor` of the previous page).
+pub fn item_query(query: Option<&str>) -> Result<input::PageQuery<ItemCursor>, ApiError> {
+    input::page_query(
+        query,
+        "before",
+        ItemCursor::decode,
+        "must be the next_cursor of a previous page",
+    )
 }

@@ -148,7 +148,7 @@ pub async fn update<D: Db>(
 ) -> Result<Response, ApiError> {
     let mut body = json::object(request)?;
     let proof = take_proof(&mut body)?;
-    let changes = input::own_changes(&body, today)?;
+    let changes = users::own_changes(&body, today)?;
     if let Some(new_email) = &changes.email {
         let current = user::store::get(db, me.id, Scope::ActiveOnly)
             .await?

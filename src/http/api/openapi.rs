@@ -159,6 +159,17 @@ fn tag(path: &str) -> &str {
     first.split('.').next().unwrap_or(first)
 }
 
+/// An optional request header's parameter object.
+fn optional_header(name: &str, description: &str) -> Value {
+    json!({
+        "name": name,
+        "in": "header",
+        "required": false,
+        "description": description,
+        "schema": { "type": "string" },
+    })
+}
+
 fn operation_object(route: &Route, operation: &Operation) -> Value {
     let mut object = Map::new();
     object.insert("operationId".into(), operation.id.into());
@@ -178,21 +189,15 @@ fn operation_object(route: &Route, operation: &Operation) -> Value {
         })
         .collect();
     if operation.conditional {
-        parameters.push(json!({
-            "name": "If-Match",
-            "in": "header",
-            "required": false,
-            "description": "`*` or ETags: proceed only if one matches the current representation (else 412).",
-            "schema": { "type": "string" },
-        }));
+        parameters.push(optional_header(
+            "If-Match",
+            "`*` or ETags: proceed only if one matches the current representation (else 412).",
+        ));
         if operation.method == Method::GET {
-            parameters.push(json!({
-                "name": "If-None-Match",
-                "in": "header",
-                "required": false,
-                "description": "`*` or ETags: 304 without a body if one matches.",
-                "schema": { "type": "string" },
-            }));
+            parameters.push(optional_header(
+                "If-None-Match",
+                "`*` or ETags: 304 without a body if one matches.",
+            ));
         }
     }
     if !parameters.is_empty() {

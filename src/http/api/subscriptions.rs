@@ -26,18 +26,18 @@
 //! Every request sends at most one SQL statement; subscribing sends it after the fetches.
 
 use http::{HeaderValue, StatusCode, header};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use super::config::ApiConfig;
 use super::input;
 use super::me::ACCOUNT_GONE;
 use crate::db::Db;
-use crate::domain::UserId;
+use crate::domain::{DisplayName, SourceInput, UserId};
 use crate::http::{
     ApiError, FieldError, Request, Response, empty_response, json, serialized_response,
 };
 use crate::models::source::store::{self, Mine, Subscribe};
-use crate::models::source::{MAX_SUBSCRIPTIONS, SubscriptionId};
+use crate::models::source::{MAX_SUBSCRIPTIONS, SubscriptionChanges, SubscriptionId};
 use crate::observability::log;
 use crate::outbound::Outbound;
 use crate::resolve::{self, ResolveError};
@@ -70,7 +70,7 @@ pub async fn subscribe<D: Db>(
     outbound: &impl Outbound,
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
-    let input = input::new_subscription(&body)?;
+    let input = new_subscription(&body)?;
     let settings = &config.sources;
     let resolved = match resolve::precheck(&input, settings) {
         Ok(()) => resolve::resolve(&input, settings, outbound).await,
@@ -131,7 +131,7 @@ pub async fn subscribe<D: Db>(
 
 /// `GET /me/subscriptions?limit=&after=`.
 pub async fn list<D: Db>(request: &Request, me: UserId, db: &D) -> Result<Response, ApiError> {
-    let query = input::subscription_list_query(request.uri().query())?;
+    let query = subscription_list_query(request.uri().query())?;
     let page = store::list(db, me, query.cursor, query.limit)
         .await?
         .ok_or(ACCOUNT_GONE)?;
@@ -157,7 +157,7 @@ pub async fn update<D: Db>(
     db: &D,
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
-    let changes = input::subscription_changes(&body)?;
+    let changes = subscription_changes(&body)?;
     let subscription = found(store::update(db, me, id, changes).await?)?;
     serialized_response(StatusCode::OK, &subscription)
 }
@@ -180,7 +180,62 @@ pub async fn items<D: Db>(
     id: SubscriptionId,
     db: &D,
 ) -> Result<Response, ApiError> {
-    let query = input::item_query(request.uri().query())?;
+    let query = super::feed::item_query(request.uri().query())?;
     let page = found(store::items(db, me, id, query.cursor, query.limit).await?)?;
     serialized_response(StatusCode::OK, &page)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Request bodies and queries of `/me/subscriptions`.
+
+/// The body of `POST /me/subscriptions`: `{"url": "..."}`, what the user pasted.
+pub fn new_subscription(body: &Map<String, Value>) -> Result<SourceInput, ApiError> {
+    let mut errors = input::Errors::default();
+    errors.unknown_fields(body, &["url"], &[]);
+    if !body.contains_key("url") {
+        errors.push("url", "is required");
+    }
+    let input = input::not_null_text(&mut errors, body, "url", SourceInput::parse);
+    errors.finish(input.ok().flatten())
+}
+
+/// The body of `PATCH /me/subscriptions/{id}` (JSON merge patch): `display_name` (null
+/// removes it), `notifications_enabled`, `is_active`.
+pub fn subscription_changes(body: &Map<String, Value>) -> Result<SubscriptionChanges, ApiError> {
+    let mut errors = input::Errors::default();
+    errors.unknown_fields(
+        body,
+        &["display_name", "notifications_enabled", "is_active"],
+        &[(
+            "url",
+            "cannot be changed: subscribe to the other source and delete this subscription",
+        )],
+    );
+    let display_name = input::nullable_text(&mut errors, body, "display_name", DisplayName::parse);
+    let notifications = input::not_null(&mut errors, body, "notifications_enabled", |e, v| {
+        input::boolean(e, "notifications_enabled", v)
+    });
+    let is_active = input::not_null(&mut errors, body, "is_active", |e, v| {
+        input::boolean(e, "is_active", v)
+    });
+    let changes = (|| {
+        Some(SubscriptionChanges {
+            display_name: display_name.ok()?,
+            notifications_enabled: notifications.ok()?,
+            is_active: is_active.ok()?,
+        })
+    })();
+    errors.finish(changes)
+}
+
+/// The query of `GET /me/subscriptions`: `limit`, `after` (a subscription id).
+pub fn subscription_list_query(
+    query: Option<&str>,
+) -> Result<input::PageQuery<SubscriptionId>, ApiError> {
+    input::page_query(
+        query,
+        "after",
+        SubscriptionId::parse_path_segment,
+        "must be a subscription id (a positive whole number)",
+    )
 }

@@ -14,15 +14,20 @@
 
 use chrono::NaiveDate;
 use http::{HeaderValue, StatusCode, header};
+use serde_json::{Map, Value};
 
 use super::etag::{self, ReadCondition};
 use super::input;
 use crate::db::{Db, Record};
-use crate::domain::UserId;
+use crate::domain::{
+    DateOfBirth, Email, Profession, ProfilePicture, SummaryLength, Timezone, UpdateFrequency,
+    UserId, UserName,
+};
 use crate::http::{ApiError, Request, Response, empty_response, json, serialized_response};
 use crate::models::user::store::{self, Outcome};
 use crate::models::user::{
-    Preferences, PreferencesVersion, Scope, UserChanges, UserWithPreferences,
+    NewUser, PreferenceChanges, Preferences, PreferencesVersion, Scope, UserChanges,
+    UserWithPreferences,
 };
 
 const NO_SUCH_USER: &str = "no user with this id";
@@ -85,7 +90,7 @@ fn outcome<T>(outcome: Outcome<T>, scope: Scope) -> Result<T, ApiError> {
 }
 
 pub async fn list<D: Db>(request: &Request, db: &D) -> Result<Response, ApiError> {
-    let query = input::list_query(request.uri().query())?;
+    let query = list_query(request.uri().query())?;
     let page = store::list(db, query.after, query.email.as_ref(), query.limit).await?;
     serialized_response(StatusCode::OK, &page)
 }
@@ -96,7 +101,7 @@ pub async fn create<D: Db>(
     today: NaiveDate,
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
-    let new_user = input::new_user(&body, today)?;
+    let new_user = new_user(&body, today)?;
     let user = store::create(db, &new_user).await?;
     let mut response = user_response(StatusCode::CREATED, &user)?;
     let location = format!("{}/users/{}", super::PREFIX, user.user.id);
@@ -129,8 +134,8 @@ pub async fn update<D: Db>(
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
     let changes = match scope {
-        Scope::Any => input::user_changes(&body, today)?,
-        Scope::ActiveOnly => input::own_changes(&body, today)?,
+        Scope::Any => user_changes(&body, today)?,
+        Scope::ActiveOnly => own_changes(&body, today)?,
     };
     update_changes(request, id, changes, scope, None, db).await
 }
@@ -190,11 +195,174 @@ pub async fn update_preferences<D: Db>(
     db: &D,
 ) -> Result<Response, ApiError> {
     let body = json::object(request)?;
-    let changes = input::preference_changes(&body)?;
+    let changes = preference_changes(&body)?;
     let expected = etag::preferences_precondition(request.headers()).versions();
     let preferences = outcome(
         store::update_preferences(db, id, changes, expected.as_deref(), scope).await?,
         scope,
     )?;
     preferences_response(&preferences)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Request bodies and queries of `/users` (and the user fields of `/me`).
+
+const USER_FIELDS: &[&str] = &[
+    "email",
+    "name",
+    "profile_picture",
+    "profession",
+    "date_of_birth",
+    "timezone",
+    "is_active",
+];
+
+const PREFERENCES_HINT: (&str, &str) = (
+    "preferences",
+    "is changed with PATCH /api/v1/users/{id}/preferences",
+);
+
+/// The same hint for `PATCH /me`: a user's own preferences route, not the operator's.
+const OWN_PREFERENCES_HINT: (&str, &str) = (
+    "preferences",
+    "is changed with PATCH /api/v1/me/preferences",
+);
+
+/// The user fields of a body, each absent (`None`/`Keep`), cleared or set; `None` if any
+/// field is invalid (the errors say which).
+pub(super) fn user_fields(
+    errors: &mut input::Errors,
+    body: &Map<String, Value>,
+    today: NaiveDate,
+    preferences_hint: (&str, &str),
+) -> Option<UserChanges> {
+    errors.unknown_fields(body, USER_FIELDS, &[preferences_hint]);
+    let email = input::not_null_text(errors, body, "email", Email::parse);
+    let name = input::not_null_text(errors, body, "name", UserName::parse);
+    let profile_picture =
+        input::nullable_text(errors, body, "profile_picture", ProfilePicture::parse);
+    let profession = input::nullable_text(errors, body, "profession", Profession::parse);
+    let date_of_birth = input::nullable_text(errors, body, "date_of_birth", |t| {
+        DateOfBirth::parse(t, today)
+    });
+    let timezone = input::not_null_text(errors, body, "timezone", Timezone::parse);
+    let is_active = input::not_null(errors, body, "is_active", |e, v| {
+        input::boolean(e, "is_active", v)
+    });
+    Some(UserChanges {
+        email: email.ok()?,
+        name: name.ok()?,
+        profile_picture: profile_picture.ok()?,
+        profession: profession.ok()?,
+        date_of_birth: date_of_birth.ok()?,
+        timezone: timezone.ok()?,
+        is_active: is_active.ok()?,
+    })
+}
+
+/// The body of `POST /users`: `email` and `name` required, the rest optional with defaults.
+pub fn new_user(body: &Map<String, Value>, today: NaiveDate) -> Result<NewUser, ApiError> {
+    let mut errors = input::Errors::default();
+    let fields = user_fields(&mut errors, body, today, PREFERENCES_HINT);
+    for field in ["email", "name"] {
+        if !body.contains_key(field) {
+            errors.push(field, "is required");
+        }
+    }
+    let user = fields.and_then(|f| {
+        Some(NewUser {
+            email: f.email?,
+            name: f.name?,
+            profile_picture: f.profile_picture.into_set(),
+            profession: f.profession.into_set(),
+            date_of_birth: f.date_of_birth.into_set(),
+            timezone: f.timezone.unwrap_or_default(),
+            is_active: f.is_active.unwrap_or(true),
+        })
+    });
+    errors.finish(user)
+}
+
+/// The body of `PATCH /users/{id}` (JSON merge patch).
+pub fn user_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserChanges, ApiError> {
+    let mut errors = input::Errors::default();
+    let changes = user_fields(&mut errors, body, today, PREFERENCES_HINT);
+    errors.finish(changes)
+}
+
+/// The body of `PATCH /me` (JSON merge patch): the user fields, except `is_active`, which
+/// only the operator changes.
+pub fn own_changes(body: &Map<String, Value>, today: NaiveDate) -> Result<UserChanges, ApiError> {
+    let mut errors = input::Errors::default();
+    if body.contains_key("is_active") {
+        errors.push("is_active", "is changed by the operator only");
+    }
+    let mut rest = body.clone();
+    rest.remove("is_active");
+    let changes = user_fields(&mut errors, &rest, today, OWN_PREFERENCES_HINT);
+    errors.finish(changes)
+}
+
+/// The body of `PATCH /users/{id}/preferences` (JSON merge patch).
+pub fn preference_changes(body: &Map<String, Value>) -> Result<PreferenceChanges, ApiError> {
+    let mut errors = input::Errors::default();
+    errors.unknown_fields(
+        body,
+        &[
+            "update_frequency",
+            "summary_length",
+            "email_notifications_enabled",
+        ],
+        &[],
+    );
+    let update_frequency = input::not_null_text(
+        &mut errors,
+        body,
+        "update_frequency",
+        UpdateFrequency::parse,
+    );
+    let summary_length =
+        input::not_null_text(&mut errors, body, "summary_length", SummaryLength::parse);
+    let notifications =
+        input::not_null(&mut errors, body, "email_notifications_enabled", |e, v| {
+            input::boolean(e, "email_notifications_enabled", v)
+        });
+    let changes = (|| {
+        Some(PreferenceChanges {
+            update_frequency: update_frequency.ok()?,
+            summary_length: summary_length.ok()?,
+            email_notifications_enabled: notifications.ok()?,
+        })
+    })();
+    errors.finish(changes)
+}
+
+/// The query of `GET /users`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub limit: u32,
+    pub after: Option<UserId>,
+    pub email: Option<Email>,
+}
+
+/// Parses `limit`, `after` and `email`; anything else, or a parameter given twice, is 422.
+pub fn list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
+    let mut errors = input::Errors::default();
+    let (mut after, mut email) = (None, None);
+    let limit = input::query_limit(query, &mut errors, |errors, key, value| {
+        match key {
+            "after" => match UserId::parse_path_segment(value) {
+                Some(id) => after = Some(id),
+                None => errors.push("after", "must be a user id (a positive whole number)"),
+            },
+            "email" => email = errors.domain("email", Email::parse(value)),
+            _ => return false,
+        }
+        true
+    });
+    errors.finish(Some(ListQuery {
+        limit,
+        after,
+        email,
+    }))
 }
