@@ -2,6 +2,7 @@
 //!
 //! - [`auth`]: password policy and hashing, access and refresh tokens (no routes, no SQL).
 //! - [`domain`]: value types that can only hold valid values (`Email`, `Timezone`, `UserId`, ...).
+//! - [`digests`]: when each person's digest closes and what it covers.
 //! - [`db`]: the database layer: the host connection traits, the shared/dedicated connection
 //!   policy, transactions, typed errors, row decoding and the common model columns.
 //! - [`models`]: the models and the SQL that serves them, side by side.
@@ -21,6 +22,7 @@
 
 pub mod auth;
 pub mod db;
+pub mod digests;
 pub mod domain;
 pub mod http;
 pub mod ingest;
