@@ -2,7 +2,11 @@
 //!
 //! - [`schedule`]: when a person's digest closes (their local delivery time, in their own
 //!   time zone, through daylight-saving changes) and which period it covers.
+//! - [`budget`]: how long it is (items and excerpt characters for each summary length), and
+//!   excerpts cut at a sentence or word boundary.
 
+pub mod budget;
 pub mod schedule;
 
+pub use budget::{Budget, excerpt};
 pub use schedule::{Period, Schedule};
