@@ -64,7 +64,7 @@ pub fn excerpt(text: &str, max: usize) -> Option<String> {
             matches!(c, '.' | '!' | '?') && at >= half && head[at + c.len_utf8()..].starts_with(' ')
         })
         .map(|(at, c)| at + c.len_utf8())
-        .last();
+        .next_back();
     if let Some(end) = sentence_end {
         return Some(head[..end].to_owned());
     }
