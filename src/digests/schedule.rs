@@ -21,9 +21,10 @@
 //! fall-back repeats closes at its first occurrence. So no day has two digests and none is
 //! skipped.
 //!
-//! A period runs from the previous digest's end (exclusive) to its own end (inclusive). A
-//! person's first digest, and the first after a change of frequency, covers at most one
-//! period of the frequency in force: a change applies from the next period.
+//! A period runs from the previous digest's end (exclusive) to its own end (inclusive), so
+//! no item falls between two digests. A person's first digest covers at most one period of
+//! their frequency. A change of frequency applies from the next close of the new one; that
+//! digest starts where the last one ended.
 
 use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday,
@@ -134,10 +135,11 @@ impl Schedule {
 
     /// The period of the digest due at `as_of`, if one is: it ends at the latest close at or
     /// before `as_of`, provided that close is after `previous_end` (the end of the user's
-    /// latest digest). It starts at `previous_end`, or, for a first digest or one after a
-    /// gap longer than a period (a change of frequency, a pause of the builders), one period
-    /// of this schedule before its end, never before `not_before` (when the user started
-    /// following anything).
+    /// latest digest) and after `not_before` (when the user started following what they
+    /// follow). It starts at `previous_end`, so that nothing published since the last digest
+    /// is left out (after a change of frequency, or a pause of the builders, the period is
+    /// longer than one of this schedule); a first digest starts one period of this schedule
+    /// before its end, never before `not_before`.
     #[must_use]
     pub fn due(
         &self,
@@ -149,10 +151,11 @@ impl Schedule {
         if previous_end.is_some_and(|previous| end <= previous) || end <= not_before {
             return None;
         }
-        // One period back: the close before `end`.
-        let one_back = self.last_close(end - chrono::Duration::seconds(1));
-        let earliest = one_back.max(not_before);
-        let start = previous_end.map_or(earliest, |previous| previous.max(earliest));
+        let start = previous_end.unwrap_or_else(|| {
+            // One period back: the close before `end`.
+            self.last_close(end - chrono::Duration::seconds(1))
+                .max(not_before)
+        });
         Some(Period { start, end })
     }
 }
@@ -337,6 +340,21 @@ mod tests {
             )
             .expect("due");
         assert_eq!(p.start, utc("2026-03-30T06:00:00Z"));
+    }
+
+    #[test]
+    fn after_a_longer_frequency_the_next_digest_starts_where_the_last_ended() {
+        let monthly = schedule(UpdateFrequency::Monthly, Paris, "07:00");
+        let joined = utc("2026-01-01T00:00:00Z");
+        let last = monthly
+            .due(utc("2026-03-01T08:00:00Z"), None, joined)
+            .expect("due");
+        assert_eq!(last.start, utc("2026-02-01T06:00:00Z"), "one month at most");
+        let daily = schedule(UpdateFrequency::Daily, Paris, "07:00");
+        let p = daily
+            .due(utc("2026-03-20T08:00:00Z"), Some(last.end), joined)
+            .expect("due");
+        assert_eq!((p.start, p.end), (last.end, utc("2026-03-20T06:00:00Z")));
     }
 
     #[test]
