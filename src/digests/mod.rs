@@ -4,8 +4,10 @@
 //!   time zone, through daylight-saving changes) and which period it covers.
 //! - [`budget`]: how long it is (items and excerpt characters for each summary length), and
 //!   excerpts cut at a sentence or word boundary.
+//! - [`round`]: one bounded, idempotent round that builds the digests due.
 
 pub mod budget;
+pub mod round;
 pub mod schedule;
 
 pub use budget::{Budget, excerpt};

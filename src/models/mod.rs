@@ -2,9 +2,12 @@
 //!
 //! - [`user`]: users and their digest preferences (`users`, `user_preferences`).
 //! - [`account`]: passwords, sign-in throttle, refresh-token sessions, Google identities.
+//! - [`digest`]: digests, their items and each user's digest schedule (`digests`,
+//!   `digest_items`, `digest_schedules`).
 //! - [`source`]: sources people follow, their subscriptions, items and the feed
 //!   (`content_sources`, `user_subscriptions`, `content_items`).
 
 pub mod account;
+pub mod digest;
 pub mod source;
 pub mod user;

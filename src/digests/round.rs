@@ -1,0 +1,120 @@
+//! One digest round: claim the users whose digest is due, and build each one's digest.
+//!
+//! Bounded (at most `limit` users, each one statement to read the candidates and one to
+//! write) and idempotent: the claim skips users another round holds and leases the others;
+//! a digest is one row per user and period end, so a round that runs twice, or two rounds
+//! at once, build each period once.
+
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
+
+use super::budget::{Budget, excerpt};
+use super::schedule::Schedule;
+use crate::db::{Db, DbError, Timestamp};
+use crate::models::digest::store::{self, NewDigest};
+use crate::models::digest::{Candidate, Claimed};
+
+/// How a round runs (the components' variables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundSettings {
+    /// The local time digests close at (`digest_local_time`).
+    pub local_time: NaiveTime,
+    /// The weekday of weekly and two-weekly digests (`digest_weekday`).
+    pub weekday: Weekday,
+    /// Users claimed per round.
+    pub limit: u32,
+    /// How long a claim holds (longer than a round can last).
+    pub lease_seconds: u32,
+}
+
+/// What a round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    pub claimed: u32,
+    /// Digests written with items.
+    pub built: u32,
+    /// Digests written without any (an empty period).
+    pub skipped: u32,
+    /// Users whose digest was not due after all (or who follow nothing): rescheduled.
+    pub not_due: u32,
+    /// Periods already built by another round.
+    pub existed: u32,
+}
+
+fn schedule(user: &Claimed, settings: &RoundSettings) -> Schedule {
+    Schedule {
+        frequency: user.update_frequency,
+        zone: user.timezone.tz(),
+        local_time: settings.local_time,
+        weekday: settings.weekday,
+    }
+}
+
+/// The items of a digest: ids and excerpts within the length's budget.
+fn items(candidates: &[Candidate], budget: Budget) -> Vec<(i64, Option<String>)> {
+    candidates
+        .iter()
+        .take(budget.items as usize)
+        .map(|c| {
+            let text = c.summary.as_deref().unwrap_or("");
+            (c.id, excerpt(text, budget.excerpt_chars))
+        })
+        .collect()
+}
+
+/// Runs one round at `as_of`.
+pub async fn run(
+    db: &impl Db,
+    as_of: DateTime<Utc>,
+    settings: &RoundSettings,
+) -> Result<RoundReport, DbError> {
+    let claimed = store::claim(
+        db,
+        Timestamp::new(as_of),
+        settings.limit,
+        settings.lease_seconds,
+    )
+    .await?;
+    let mut report = RoundReport {
+        claimed: u32::try_from(claimed.len()).unwrap_or(u32::MAX),
+        ..RoundReport::default()
+    };
+    for user in &claimed {
+        let schedule = schedule(user, settings);
+        let previous_end = user.previous_end.map(|t| t.as_datetime());
+        let period = user
+            .first_followed
+            .and_then(|first| schedule.due(as_of, previous_end, first.as_datetime()));
+        let Some(period) = period else {
+            let after = previous_end.map_or(as_of, |end| end.max(as_of));
+            store::reschedule(db, user.user_id, Timestamp::new(schedule.next_close(after))).await?;
+            report.not_due += 1;
+            continue;
+        };
+        let budget = Budget::of(user.summary_length);
+        let candidates = store::candidates(
+            db,
+            user.user_id,
+            Timestamp::new(period.start),
+            Timestamp::new(period.end),
+            budget.items,
+        )
+        .await?;
+        let items = items(&candidates, budget);
+        let empty = items.is_empty();
+        let digest = NewDigest {
+            user: user.user_id,
+            start: Timestamp::new(period.start),
+            end: Timestamp::new(period.end),
+            update_frequency: user.update_frequency.as_str(),
+            summary_length: user.summary_length.as_str(),
+            items,
+            next_due: Timestamp::new(schedule.next_close(period.end)),
+        };
+        match store::build(db, &digest).await? {
+            None => report.existed += 1,
+            Some(_) if empty => report.skipped += 1,
+            Some(_) => report.built += 1,
+        }
+    }
+    Ok(report)
+}

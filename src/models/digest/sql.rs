@@ -1,0 +1,106 @@
+//! The statements behind digests (issue 19): claiming the users whose digest is due, reading
+//! a period's candidates, and writing a digest with its items. Values are always bound;
+//! timestamps are returned as `(col AT TIME ZONE 'UTC')` and bound as
+//! `($n::timestamp AT TIME ZONE 'UTC')` (Spin's host decodes no `timestamptz`).
+
+/// Claims up to `$2` users whose digest is due at `$1` (or whose schedule was never
+/// computed), skipping those another builder holds, and leases them for `$3` seconds. One
+/// row per claimed user: what [`crate::digests::Schedule`] needs (a user without a
+/// preferences row has the columns' defaults), the end of their latest
+/// digest (`previous_end`, NULL if none) and when they first followed a source they still
+/// follow (`first_followed`, NULL if none).
+pub const CLAIM: &str = "WITH due AS (
+        SELECT ds.id FROM digest_schedules ds
+        JOIN users u ON u.id = ds.user_id
+        WHERE u.is_active
+          AND (ds.due_at IS NULL OR ds.due_at <= ($1::timestamp AT TIME ZONE 'UTC'))
+          AND (ds.lease_until IS NULL OR ds.lease_until < now())
+        ORDER BY ds.due_at NULLS FIRST
+        LIMIT $2::bigint
+        FOR UPDATE OF ds SKIP LOCKED
+    ), claimed AS (
+        UPDATE digest_schedules ds SET lease_until = now() + $3::bigint * interval '1 second'
+        FROM due WHERE ds.id = due.id
+        RETURNING ds.user_id
+    )
+    SELECT c.user_id, u.timezone,
+        COALESCE(p.update_frequency, 'weekly') AS update_frequency,
+        COALESCE(p.summary_length, 'standard') AS summary_length,
+        COALESCE(p.email_notifications_enabled, true) AS email_notifications_enabled,
+        (SELECT max(d.period_end) FROM digests d WHERE d.user_id = c.user_id)
+            AT TIME ZONE 'UTC' AS previous_end,
+        (SELECT min(us.created_at) FROM user_subscriptions us WHERE us.user_id = c.user_id)
+            AT TIME ZONE 'UTC' AS first_followed
+    FROM claimed c
+    JOIN users u ON u.id = c.user_id
+    LEFT JOIN user_preferences p ON p.user_id = c.user_id
+    ORDER BY c.user_id";
+
+/// The candidates of user `$1`'s digest for the period (`$2`, `$3`]: the newest `$4` items
+/// of each active subscription published in it, the same URL once (from the source where it
+/// ranks highest), ordered round-robin: every source's newest first, then every source's
+/// second, and so on (newest first within a round), at most `$4`. Reads the user's
+/// subscriptions and, per source, its index range for the period only.
+pub const CANDIDATES: &str = "WITH ranked AS (
+        SELECT ci.id, ci.title, ci.url, ci.summary, ci.published_at, ci.source_id,
+            row_number() OVER (PARTITION BY ci.source_id
+                               ORDER BY ci.published_at DESC, ci.id DESC) AS round
+        FROM user_subscriptions us
+        CROSS JOIN LATERAL (
+            SELECT ci.id, ci.title, ci.url, ci.summary, ci.published_at, ci.source_id
+            FROM content_items ci
+            WHERE ci.source_id = us.source_id
+              AND ci.published_at > ($2::timestamp AT TIME ZONE 'UTC')
+              AND ci.published_at <= ($3::timestamp AT TIME ZONE 'UTC')
+            ORDER BY ci.published_at DESC, ci.id DESC
+            LIMIT $4::bigint
+        ) ci
+        WHERE us.user_id = $1::bigint AND us.is_active
+    ), once AS (
+        SELECT DISTINCT ON (COALESCE(r.url, 'item:' || r.id::text)) r.*
+        FROM ranked r
+        ORDER BY COALESCE(r.url, 'item:' || r.id::text), r.round, r.published_at DESC, r.id DESC
+    )
+    SELECT o.id, o.title, o.url, o.summary, o.source_id,
+        (o.published_at AT TIME ZONE 'UTC') AS published_at
+    FROM once o
+    ORDER BY o.round, o.published_at DESC, o.id DESC
+    LIMIT $4::bigint";
+
+/// Writes user `$1`'s digest for (`$2`, `$3`] built with frequency `$4` and length `$5`,
+/// its items (`$6`: a JSON array of `{"item_id": n, "excerpt": "..." | null}` in order;
+/// positions from 1; `Jsonb` binds under Spin, arrays were never measured), and moves the
+/// user's schedule to `$7` (its lease released). `skipped` when there is no item, else
+/// `built`. A digest of that user and period end that exists already stays as it is (one
+/// row however many builders run). One row: the digest's id, NULL if it existed.
+pub const BUILD: &str = "WITH digest AS (
+        INSERT INTO digests (user_id, period_start, period_end, update_frequency,
+            summary_length, status, item_count, next_attempt_at)
+        VALUES ($1::bigint, ($2::timestamp AT TIME ZONE 'UTC'),
+            ($3::timestamp AT TIME ZONE 'UTC'), $4::text, $5::text,
+            CASE WHEN jsonb_array_length($6::jsonb) = 0 THEN 'skipped' ELSE 'built' END,
+            jsonb_array_length($6::jsonb),
+            CASE WHEN jsonb_array_length($6::jsonb) = 0 THEN NULL ELSE now() END)
+        ON CONFLICT (user_id, period_end) DO NOTHING
+        RETURNING id
+    ), items AS (
+        INSERT INTO digest_items (digest_id, content_item_id, position, excerpt)
+        SELECT digest.id, i.item_id, e.position::integer, i.excerpt
+        FROM digest,
+            jsonb_array_elements($6::jsonb) WITH ORDINALITY AS e(item, position),
+            jsonb_to_record(e.item) AS i(item_id bigint, excerpt text)
+        RETURNING digest_id
+    ), moved AS (
+        UPDATE digest_schedules SET due_at = ($7::timestamp AT TIME ZONE 'UTC'),
+            lease_until = NULL
+        WHERE user_id = $1::bigint
+        RETURNING user_id
+    )
+    SELECT (SELECT id FROM digest) AS id, (SELECT count(*) FROM items) AS items,
+        (SELECT count(*) FROM moved) AS moved";
+
+/// Moves user `$1`'s schedule to `$2` with nothing built (nothing due yet), releasing the
+/// lease.
+pub const RESCHEDULE: &str = "UPDATE digest_schedules
+    SET due_at = ($2::timestamp AT TIME ZONE 'UTC'), lease_until = NULL
+    WHERE user_id = $1::bigint";

@@ -1,0 +1,115 @@
+//! The digest operations: each sends exactly one statement (see [`super::sql`]).
+
+use serde_json::json;
+use spin_sdk::pg::ParameterValue;
+
+use super::{Candidate, Claimed, sql};
+use crate::db::{Db, DbError, Timestamp};
+use crate::domain::UserId;
+
+/// Claims up to `limit` users whose digest is due at `as_of`, leased for `lease_seconds`.
+pub async fn claim(
+    db: &impl Db,
+    as_of: Timestamp,
+    limit: u32,
+    lease_seconds: u32,
+) -> Result<Vec<Claimed>, DbError> {
+    let params = [
+        as_of.into(),
+        ParameterValue::Int64(i64::from(limit)),
+        ParameterValue::Int64(i64::from(lease_seconds)),
+    ];
+    let rows = db.write(sql::CLAIM, &params).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Claimed {
+                user_id: row.get("user_id")?,
+                timezone: row.get("timezone")?,
+                update_frequency: row.get("update_frequency")?,
+                summary_length: row.get("summary_length")?,
+                email_notifications_enabled: row.get("email_notifications_enabled")?,
+                previous_end: row.get_opt("previous_end")?,
+                first_followed: row.get_opt("first_followed")?,
+            })
+        })
+        .collect()
+}
+
+/// The candidates of `user`'s digest for the period after `start` up to `end`, at most
+/// `limit`, in the order the digest shows them.
+pub async fn candidates(
+    db: &impl Db,
+    user: UserId,
+    start: Timestamp,
+    end: Timestamp,
+    limit: u32,
+) -> Result<Vec<Candidate>, DbError> {
+    let params = [
+        user.into(),
+        start.into(),
+        end.into(),
+        ParameterValue::Int64(i64::from(limit)),
+    ];
+    let rows = db.read(sql::CANDIDATES, &params).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Candidate {
+                id: row.get("id")?,
+                title: row.get("title")?,
+                url: row.get_opt("url")?,
+                summary: row.get_opt("summary")?,
+                source_id: row.get("source_id")?,
+                published_at: row.get("published_at")?,
+            })
+        })
+        .collect()
+}
+
+/// What [`build`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDigest<'a> {
+    pub user: UserId,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub update_frequency: &'a str,
+    pub summary_length: &'a str,
+    /// Item ids and their excerpts, in order.
+    pub items: Vec<(i64, Option<String>)>,
+    /// When the user's next digest is due.
+    pub next_due: Timestamp,
+}
+
+/// Writes a digest with its items and moves the user's schedule, in one statement. The
+/// digest's id, `None` when that user's digest for that period end existed already.
+pub async fn build(db: &impl Db, digest: &NewDigest<'_>) -> Result<Option<i64>, DbError> {
+    let items: Vec<_> = digest
+        .items
+        .iter()
+        .map(|(id, excerpt)| json!({ "item_id": id, "excerpt": excerpt }))
+        .collect();
+    let items = serde_json::to_vec(&items).map_err(|e| DbError::Decode {
+        column: "items".into(),
+        problem: e.to_string(),
+    })?;
+    let params = [
+        digest.user.into(),
+        digest.start.into(),
+        digest.end.into(),
+        ParameterValue::Str(digest.update_frequency.to_owned()),
+        ParameterValue::Str(digest.summary_length.to_owned()),
+        ParameterValue::Jsonb(items),
+        digest.next_due.into(),
+    ];
+    let rows = db.write(sql::BUILD, &params).await?;
+    match rows.first() {
+        Some(row) => row.get_opt("id"),
+        None => Ok(None),
+    }
+}
+
+/// Moves `user`'s schedule to `next_due` with nothing built.
+pub async fn reschedule(db: &impl Db, user: UserId, next_due: Timestamp) -> Result<(), DbError> {
+    db.execute(sql::RESCHEDULE, &[user.into(), next_due.into()])
+        .await
+        .map(|_| ())
+}
