@@ -8,12 +8,13 @@ use serde_json::{Map, Value};
 
 use crate::auth::Password;
 use crate::domain::{
-    DateOfBirth, DisplayName, DomainError, Email, Profession, ProfilePicture, SourceInput,
-    SummaryLength, Timezone, UpdateFrequency, UserId, UserName,
+    DateOfBirth, DomainError, Email, Profession, ProfilePicture, SummaryLength, Timezone,
+    UpdateFrequency, UserId, UserName,
 };
 use crate::http::{ApiError, FieldError};
 use crate::models::source::{ItemCursor, SubscriptionChanges, SubscriptionId};
 use crate::models::user::{Change, NewUser, PreferenceChanges, UserChanges};
+use crate::sources::{DisplayName, SourceInput};
 
 /// Fields a client may never write.
 const READ_ONLY: &[&str] = &["id", "created_at", "updated_at", "last_login", "user_id"];

@@ -6,7 +6,7 @@
 //! | `/api/v1/me/subscriptions/{id}`         | GET, HEAD, PATCH, DELETE |
 //! | `/api/v1/me/subscriptions/{id}/items`   | GET, HEAD                |
 //!
-//! `POST {"url": "..."}` takes what people paste ([`crate::domain::source_url`]), resolves it
+//! `POST {"url": "..."}` takes what people paste ([`crate::sources::pasted`]), resolves it
 //! to a canonical source ([`crate::resolve`]: YouTube handles and blog pages are fetched,
 //! never from a private network, see [`crate::net_guard`]) and writes the source and the
 //! subscription in one statement: 201 with `Location` for a new subscription, 200 with the

@@ -21,8 +21,9 @@ use serde::{Serialize, Serializer};
 use spin_sdk::pg::{DbValue, Decode, Error as PgError, ParameterValue};
 
 use crate::db::{DbError, Model, Record, Row, Timestamp};
-use crate::domain::{DisplayName, SourceKind, UserId};
+use crate::domain::UserId;
 use crate::models::user::Change;
+use crate::sources::{DisplayName, SourceKind};
 
 /// The most subscriptions one user may have, paused ones included (each active one is a
 /// source the service fetches on the user's behalf). Subscribing beyond it is refused (422);
