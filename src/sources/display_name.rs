@@ -63,4 +63,33 @@ mod tests {
         assert!(DisplayName::parse("My feed").is_ok());
         assert!(DisplayName::decode(&DbValue::Str("My\u{200b}feed".into())).is_ok());
     }
+
+    #[test]
+    fn display_names_are_trimmed_and_bounded_with_their_own_messages() {
+        assert_eq!(
+            DisplayName::parse("  My feed \n").map(DisplayName::into_string),
+            Ok("My feed".to_owned())
+        );
+        assert_eq!(
+            DisplayName::parse(&"é".repeat(100)).map(|n| n.as_str().chars().count()),
+            Ok(100)
+        );
+        for (bad, message) in [
+            ("", "must not be empty (null removes it)"),
+            (" \t ", "must not be empty (null removes it)"),
+            (&*"a".repeat(101), "must be at most 100 characters"),
+            ("My\u{7}feed", "must not contain control characters"),
+        ] {
+            assert_eq!(
+                DisplayName::parse(bad).map_err(|e| (e.field(), e.message())),
+                Err(("display_name", message)),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            format!("{:?}", DisplayName::parse("Secret").ok()),
+            "Some(DisplayName(<redacted>))"
+        );
+        assert!(DisplayName::decode(&DbValue::Str("  ".into())).is_err());
+    }
 }
