@@ -14,6 +14,8 @@
 //!   pages and feeds).
 //! - [`net_guard`]: which URLs user input may make us fetch (no private networks), checked
 //!   before any request and on every redirect.
+//! - [`sources`]: the sources people follow: their kind, canonical identity, pasted URLs and
+//!   display names.
 //! - [`resolve`]: what people paste, resolved to the source to follow (YouTube handles,
 //!   blog pages' feeds).
 //!
@@ -31,6 +33,7 @@ pub mod net_guard;
 pub mod observability;
 pub mod outbound;
 pub mod resolve;
+pub mod sources;
 
 /// The version reported by every component: the Cargo package version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

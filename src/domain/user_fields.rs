@@ -5,21 +5,19 @@
 //! contain the input.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::NaiveDate;
 use serde::{Serialize, Serializer};
 use spin_sdk::pg::{DbValue, Decode, Error as PgError, ParameterValue};
 
 use super::error::{
-    DomainError, FORMAT_CHARACTER, decode_str, has_format_character, invalid_in_db, longer_than,
-    wrong_db_type,
+    DomainError, FORMAT_CHARACTER, has_format_character, invalid_in_db, longer_than, wrong_db_type,
 };
 
 /// Trims `input` and checks it is 1..=`max` characters with no control character and, when
 /// `refuse_format`, no Unicode format character (new values; values already stored are read
-/// without that check).
-fn parse_text<'a>(
+/// without that check). Also used by [`crate::sources::DisplayName`].
+pub(crate) fn parse_text<'a>(
     input: &'a str,
     field: &'static str,
     empty_message: &'static str,
@@ -47,7 +45,7 @@ fn parse_text<'a>(
 }
 
 /// The shared impls of a trimmed-string newtype that holds personal data; `$decode` reads a
-/// stored value.
+/// stored value. Also used by [`crate::sources::DisplayName`].
 macro_rules! personal_string {
     ($name:ident, $field:expr, $decode:ident) => {
         impl $name {
@@ -64,45 +62,47 @@ macro_rules! personal_string {
             }
         }
 
-        impl FromStr for $name {
-            type Err = DomainError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::DomainError;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::parse(s)
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(concat!(stringify!($name), "(<redacted>)"))
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(&self.0)
             }
         }
 
-        impl Decode for $name {
-            fn decode(value: &DbValue) -> Result<Self, PgError> {
-                decode_str(value, $field, Self::$decode)
+        impl ::spin_sdk::pg::Decode for $name {
+            fn decode(value: &::spin_sdk::pg::DbValue) -> Result<Self, ::spin_sdk::pg::Error> {
+                $crate::domain::decode_str(value, $field, Self::$decode)
             }
         }
 
-        impl From<$name> for ParameterValue {
+        impl From<$name> for ::spin_sdk::pg::ParameterValue {
             fn from(value: $name) -> Self {
-                ParameterValue::Str(value.0)
+                ::spin_sdk::pg::ParameterValue::Str(value.0)
             }
         }
 
-        impl From<&$name> for ParameterValue {
+        impl From<&$name> for ::spin_sdk::pg::ParameterValue {
             fn from(value: &$name) -> Self {
-                ParameterValue::Str(value.0.clone())
+                ::spin_sdk::pg::ParameterValue::Str(value.0.clone())
             }
         }
     };
 }
+
+pub(crate) use personal_string;
 
 // ------------------------------------------------------------------------------------------------
 
