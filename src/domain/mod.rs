@@ -19,7 +19,7 @@
 //!
 //! The sources' types (kind, canonical identity, pasted URLs, display names) are in
 //! [`crate::sources`]; they are built on the helpers here (`named_enum!` for closed sets of
-//! names, `parse_text`/`personal_string!` for trimmed text like [`UserName`]).
+//! names, `bounded_text!` (on `parse_text`/`personal_string!`) for trimmed text like [`UserName`]).
 //!
 //! Privacy: a rejected value never appears in a [`DomainError`] (its parts are `&'static str`
 //! constants), nor in a database decoding error. The `Debug` output of the personal-data types
@@ -50,7 +50,7 @@ pub use user_id::UserId;
 pub(crate) use error::FORMAT_CHARACTER;
 pub(crate) use error::{decode_str, longer_than};
 pub(crate) use named_enum::named_enum;
-pub(crate) use user_fields::{parse_text, personal_string};
+pub(crate) use user_fields::{bounded_text, parse_text, personal_string};
 
 /// The old paths of the sources' types, for `src/resolve.rs` only (another branch moves it to
 /// `src/sources/`): delete once it imports from [`crate::sources`].

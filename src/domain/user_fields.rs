@@ -104,92 +104,89 @@ macro_rules! personal_string {
 
 pub(crate) use personal_string;
 
+/// A trimmed-text newtype of personal data: the struct (with the given attributes and
+/// derives), `MAX_CHARS`, `parse` (every rule of [`parse_text`]), a `from_db` that reads
+/// values stored before the format-character rule, and [`personal_string!`]'s impls. Only
+/// the field and the messages differ between such types.
+macro_rules! bounded_text {
+    (
+        $(#[$meta:meta])*
+        $name:ident,
+        field = $field:expr,
+        max = $max:literal,
+        empty = $empty:literal,
+        too_long = $too_long:literal $(,)?
+    ) => {
+        $(#[$meta])*
+        pub struct $name(String);
+
+        impl $name {
+            /// The maximum length, in characters (after trimming).
+            pub const MAX_CHARS: usize = $max;
+
+            /// Parses the text (trimming it).
+            ///
+            /// # Errors
+            ///
+            #[doc = concat!("A [`DomainError`] (which never contains the input): \"", $empty, "\" when empty after trimming, \"", $too_long, "\", or a control or format character.")]
+            pub fn parse(input: &str) -> Result<Self, DomainError> {
+                Self::checked(input, true)
+            }
+
+            /// `parse` without the format-character rule, for values stored before it.
+            fn from_db(input: &str) -> Result<Self, DomainError> {
+                Self::checked(input, false)
+            }
+
+            fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
+                $crate::domain::parse_text(
+                    input,
+                    $field,
+                    $empty,
+                    Self::MAX_CHARS,
+                    $too_long,
+                    refuse_format,
+                )
+                .map(|s| Self(s.to_owned()))
+            }
+        }
+
+        $crate::domain::personal_string!($name, $field, from_db);
+    };
+}
+
+pub(crate) use bounded_text;
+
 // ------------------------------------------------------------------------------------------------
 
 const NAME_FIELD: &str = "name";
 
-/// A user's display name: trimmed (Unicode whitespace), 1 to [`UserName::MAX_CHARS`]
-/// characters, no control or format (Cf) characters. `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UserName(String);
-
-impl UserName {
-    /// The maximum length, in characters (after trimming).
-    pub const MAX_CHARS: usize = 100;
-
-    /// Parses a name (trimming it).
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] (which never contains the input) if it is empty after trimming, too long
-    /// or contains a control character.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, true)
-    }
-
-    /// [`UserName::parse`] without the format-character rule, for values stored before it.
-    fn from_db(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, false)
-    }
-
-    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
-        parse_text(
-            input,
-            NAME_FIELD,
-            "must not be empty",
-            Self::MAX_CHARS,
-            "must be at most 100 characters",
-            refuse_format,
-        )
-        .map(|s| Self(s.to_owned()))
-    }
+bounded_text! {
+    /// A user's display name: trimmed (Unicode whitespace), 1 to [`UserName::MAX_CHARS`]
+    /// characters, no control or format (Cf) characters. `Debug` is redacted.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    UserName,
+    field = NAME_FIELD,
+    max = 100,
+    empty = "must not be empty",
+    too_long = "must be at most 100 characters",
 }
-
-personal_string!(UserName, NAME_FIELD, from_db);
 
 // ------------------------------------------------------------------------------------------------
 
 const PROFESSION_FIELD: &str = "profession";
 
-/// A user's profession: trimmed, 1 to [`Profession::MAX_CHARS`] characters, no control
-/// characters. An absent profession is `None` (null), never an empty string. `Debug` is
-/// redacted.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Profession(String);
-
-impl Profession {
-    /// The maximum length, in characters (after trimming).
-    pub const MAX_CHARS: usize = 100;
-
-    /// Parses a profession (trimming it).
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] (which never contains the input) if it is empty after trimming
-    /// (`"must not be empty; use null to clear"`), too long or contains a control character.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, true)
-    }
-
-    /// [`Profession::parse`] without the format-character rule, for values stored before it.
-    fn from_db(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, false)
-    }
-
-    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
-        parse_text(
-            input,
-            PROFESSION_FIELD,
-            "must not be empty; use null to clear",
-            Self::MAX_CHARS,
-            "must be at most 100 characters",
-            refuse_format,
-        )
-        .map(|s| Self(s.to_owned()))
-    }
+bounded_text! {
+    /// A user's profession: trimmed, 1 to [`Profession::MAX_CHARS`] characters, no control
+    /// characters. An absent profession is `None` (null), never an empty string. `Debug` is
+    /// redacted.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    Profession,
+    field = PROFESSION_FIELD,
+    max = 100,
+    empty = "must not be empty; use null to clear",
+    too_long = "must be at most 100 characters",
 }
-
-personal_string!(Profession, PROFESSION_FIELD, from_db);
 
 // ------------------------------------------------------------------------------------------------
 

@@ -1,49 +1,22 @@
 //! [`DisplayName`]: a subscription's own name for its source.
 //!
 //! The same text rules as a user's name ([`crate::domain::UserName`]), through the same
-//! helpers (`parse_text`, `personal_string!`): only the field and the messages differ.
+//! macro (`bounded_text!`): only the field and the messages differ.
 
-use crate::domain::{DomainError, parse_text, personal_string};
+use crate::domain::{DomainError, bounded_text};
 
 const FIELD: &str = "display_name";
 
-/// A subscription's own name for its source: trimmed (Unicode whitespace), 1 to
-/// [`DisplayName::MAX_CHARS`] characters, no control or format (Cf) characters.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct DisplayName(String);
-
-impl DisplayName {
-    /// The maximum length, in characters (after trimming).
-    pub const MAX_CHARS: usize = 100;
-
-    /// Parses a display name (trimming it).
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] on `display_name` if it is empty, too long or has a control character.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, true)
-    }
-
-    /// [`DisplayName::parse`] without the format-character rule, for values stored before it.
-    fn from_db(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, false)
-    }
-
-    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
-        parse_text(
-            input,
-            FIELD,
-            "must not be empty (null removes it)",
-            Self::MAX_CHARS,
-            "must be at most 100 characters",
-            refuse_format,
-        )
-        .map(|s| Self(s.to_owned()))
-    }
+bounded_text! {
+    /// A subscription's own name for its source: trimmed (Unicode whitespace), 1 to
+    /// [`DisplayName::MAX_CHARS`] characters, no control or format (Cf) characters.
+    #[derive(Clone, PartialEq, Eq, Hash)]
+    DisplayName,
+    field = FIELD,
+    max = 100,
+    empty = "must not be empty (null removes it)",
+    too_long = "must be at most 100 characters",
 }
-
-personal_string!(DisplayName, FIELD, from_db);
 
 #[cfg(test)]
 mod tests {
