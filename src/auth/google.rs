@@ -14,8 +14,8 @@
 //! and `email_verified` is `true` (or the string `"true"`).
 //!
 //! Key rotation: Google publishes new keys before signing with them and serves the set with
-//! `Cache-Control: max-age=N`. A route keeps a [`JwksCache`] and, per request ([`keys`]
-//! does steps 2 and 3's key lookup):
+//! `Cache-Control: max-age=N`. A route keeps a [`JwksCache`] and, per request (step 2 is
+//! [`keys`]):
 //! 1. `kid = token_key_id(token)?` (refuses a malformed or non-`RS256` token before any fetch);
 //! 2. if [`needs_fetch`]`(cache, &kid, now)`, fetches the set once (bounded by
 //!    [`MAX_JWKS_BYTES`]), and on status 200 replaces the cache with
