@@ -870,4 +870,63 @@ mod tests {
         let later = at + Duration::seconds(MIN_REFETCH_SECONDS);
         assert!(needs_fetch(Some(&cache), "rotated", later));
     }
+
+    /// Answers the key-set fetch with a fixed result.
+    struct KeySet(Result<(u16, &'static str), OutboundError>);
+
+    impl Outbound for KeySet {
+        async fn fetch(
+            &self,
+            request: &crate::outbound::FetchRequest<'_>,
+        ) -> Result<crate::outbound::Fetched, OutboundError> {
+            assert_eq!(request.url, DEFAULT_JWKS_URL);
+            assert_eq!(
+                (request.timeout, request.max_bytes),
+                (JWKS_TIMEOUT, MAX_JWKS_BYTES)
+            );
+            let (status, body) = self.0?;
+            Ok(crate::outbound::Fetched {
+                status,
+                headers: vec![("cache-control".into(), "max-age=120".into())],
+                body: body.as_bytes().to_vec(),
+            })
+        }
+    }
+
+    fn fetch(answer: Result<(u16, &'static str), OutboundError>) -> Result<Duration, &'static str> {
+        let fetched =
+            futures_util::FutureExt::now_or_never(fetch_keys(&KeySet(answer), DEFAULT_JWKS_URL))
+                .expect("ready");
+        fetched
+            .map(|(jwks, max_age)| {
+                assert!(jwks.contains(KID));
+                Duration::seconds(max_age.map_or(-1, |age| age.as_secs().cast_signed()))
+            })
+            .map_err(KeysUnavailable::reason)
+    }
+
+    #[test]
+    fn key_fetch_failures_have_their_reasons() {
+        assert_eq!(fetch(Ok((200, JWKS))), Ok(Duration::seconds(120)));
+        assert_eq!(
+            fetch(Ok((302, JWKS))),
+            Err("the key set URL did not answer 200")
+        );
+        assert_eq!(fetch(Ok((200, "{}"))), Err("the key set is not usable"));
+        for (error, reason) in [
+            (OutboundError::Timeout, "the key set fetch timed out"),
+            (
+                OutboundError::Denied,
+                "the key set host is not in allowed_outbound_hosts",
+            ),
+            (OutboundError::TooLarge, "the key set is too large"),
+            (
+                OutboundError::InvalidUrl,
+                "google_jwks_url is not a valid URL",
+            ),
+            (OutboundError::Failed, "the key set fetch failed"),
+        ] {
+            assert_eq!(fetch(Err(error)), Err(reason));
+        }
+    }
 }

@@ -308,4 +308,120 @@ mod tests {
             304
         );
     }
+
+    /// Answers every request with one response, recording the requests' headers.
+    struct Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        sent: std::cell::RefCell<Vec<Vec<(&'static str, String)>>>,
+    }
+
+    impl Answer {
+        fn new(status: u16, headers: Vec<(&str, &str)>) -> Answer {
+            Answer {
+                status,
+                headers: headers
+                    .into_iter()
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect(),
+                sent: std::cell::RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Outbound for Answer {
+        async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+            self.sent.borrow_mut().push(request.headers.clone());
+            Ok(Fetched {
+                status: self.status,
+                headers: self.headers.clone(),
+                body: b"body".to_vec(),
+            })
+        }
+    }
+
+    #[test]
+    fn conditional_get_sends_the_validators_and_reads_the_answer() {
+        let validators = Validators {
+            etag: Some("\"v1\""),
+            last_modified: Some("Tue, 01 Dec 2026 10:00:00 GMT"),
+        };
+        let accept = [("accept", "text/xml".to_owned())];
+        let fetch = |outbound: &Answer, url: &str| {
+            run(conditional_get(
+                outbound, STRICT, url, &accept, validators, LIMITS,
+            ))
+        };
+        let not_modified = Answer::new(304, vec![("etag", " \"v2\" ")]);
+        assert_eq!(
+            fetch(&not_modified, "https://a.example/feed").unwrap(),
+            FetchOutcome::NotModified {
+                etag: Some("\"v2\"".into())
+            }
+        );
+        assert_eq!(
+            not_modified.sent.borrow()[0],
+            vec![
+                ("accept", "text/xml".to_owned()),
+                ("if-none-match", "\"v1\"".to_owned()),
+                (
+                    "if-modified-since",
+                    "Tue, 01 Dec 2026 10:00:00 GMT".to_owned()
+                ),
+            ]
+        );
+        // A validator that is not printable ASCII, or too long, is not kept.
+        let long = "x".repeat(MAX_LAST_MODIFIED + 1);
+        let body = Answer::new(200, vec![("etag", "\u{7f}"), ("last-modified", &long)]);
+        assert_eq!(
+            fetch(&body, "https://a.example/feed").unwrap(),
+            FetchOutcome::Body {
+                status: 200,
+                body: b"body".to_vec(),
+                etag: None,
+                last_modified: None,
+            }
+        );
+        assert_eq!(
+            fetch(&Answer::new(503, vec![]), "https://a.example/feed").unwrap_err(),
+            OutboundError::Status(503)
+        );
+        // Refused before anything is sent, an unparsable URL included.
+        let unsent = Answer::new(200, vec![]);
+        assert_eq!(
+            fetch(&unsent, "http://127.0.0.1/feed").unwrap_err(),
+            OutboundError::Refused(Refusal::PrivateAddress)
+        );
+        assert_eq!(
+            fetch(&unsent, "not a url").unwrap_err(),
+            OutboundError::Refused(Refusal::InvalidUrl)
+        );
+        assert!(unsent.sent.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_configured_url_is_fetched_once_and_must_answer_200() {
+        let get = |outbound: &Answer| {
+            run(get_configured(
+                outbound,
+                "http://127.0.0.1:9/certs",
+                Duration::from_secs(1),
+                1024,
+            ))
+        };
+        // Not checked by the URL policy (a configured URL may be loopback in tests).
+        let ok = Answer::new(200, vec![("cache-control", "max-age=60")]);
+        assert_eq!(
+            get(&ok).unwrap().header("cache-control"),
+            Some("max-age=60")
+        );
+        // A redirect is not followed: it is not the answer.
+        let moved = Answer::new(302, vec![("location", "https://elsewhere.example/")]);
+        assert_eq!(get(&moved).unwrap_err(), OutboundError::Status(302));
+        assert_eq!(moved.sent.borrow().len(), 1);
+        assert_eq!(
+            get(&Answer::new(204, vec![])).unwrap_err(),
+            OutboundError::Status(204)
+        );
+    }
 }
