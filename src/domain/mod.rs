@@ -51,12 +51,3 @@ pub(crate) use error::FORMAT_CHARACTER;
 pub(crate) use error::{decode_str, longer_than};
 pub(crate) use named_enum::named_enum;
 pub(crate) use user_fields::{bounded_text, parse_text, personal_string};
-
-/// The old paths of the sources' types, for `src/resolve.rs` only (another branch moves it to
-/// `src/sources/`): delete once it imports from [`crate::sources`].
-#[doc(hidden)]
-pub mod source_url {
-    pub use crate::sources::clean_title;
-}
-#[doc(hidden)]
-pub use crate::sources::{Source, SourceInput, SourceKind, WebUrl, YoutubeChannelId};

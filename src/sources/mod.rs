@@ -9,11 +9,15 @@
 //! - [`pasted`]: what people paste (YouTube, Reddit and blog forms) parsed into a
 //!   [`SourceInput`].
 //! - [`display_name`]: [`DisplayName`], a subscription's own name for its source.
+//! - [`resolve`]: what people paste, resolved to the source to follow (pages fetched through
+//!   [`crate::outbound`]); `page` reads the fetched pages (is it a feed, feed links, channel ids).
 
 pub mod display_name;
 pub mod identity;
 pub mod kind;
+mod page;
 pub mod pasted;
+pub mod resolve;
 pub mod web_url;
 
 pub use display_name::DisplayName;

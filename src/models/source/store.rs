@@ -8,8 +8,9 @@ use super::{
     SubscriptionChanges, SubscriptionId, SubscriptionPage,
 };
 use crate::db::{Db, DbError, Record, Row, nullable};
-use crate::domain::{Source, UserId};
+use crate::domain::UserId;
 use crate::models::user::Change;
+use crate::sources::Source;
 
 /// What a statement addressing one subscription found.
 #[derive(Debug, Clone, PartialEq)]
