@@ -41,6 +41,7 @@ use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::jwt::{self, HeaderRefusal};
 use crate::observability::log;
 use crate::outbound::{Outbound, OutboundError, client};
 
@@ -112,6 +113,15 @@ pub enum GoogleError {
     /// A required claim (`exp`, `iat`, `iss`, `aud`, `sub`, `email`) is missing or unusable.
     #[error("Google token lacks a required claim")]
     MissingClaim,
+}
+
+impl From<HeaderRefusal> for GoogleError {
+    fn from(refusal: HeaderRefusal) -> Self {
+        match refusal {
+            HeaderRefusal::AlgorithmRefused => GoogleError::AlgorithmRefused,
+            HeaderRefusal::MissingKeyId => GoogleError::MissingKeyId,
+        }
+    }
 }
 
 /// Why a key-set document was refused.
@@ -375,15 +385,11 @@ pub async fn keys(
 /// `RS256` is refused here already, so it never causes a fetch.
 pub fn token_key_id(token: &str) -> Result<String, GoogleError> {
     let untrusted = parse(token)?;
-    if untrusted.algorithm() != ALGORITHM {
-        return Err(GoogleError::AlgorithmRefused);
+    let kid = jwt::key_id(&untrusted, ALGORITHM)?;
+    if kid.is_empty() {
+        return Err(GoogleError::MissingKeyId);
     }
-    untrusted
-        .header()
-        .key_id
-        .clone()
-        .filter(|kid| !kid.is_empty())
-        .ok_or(GoogleError::MissingKeyId)
+    Ok(kid.to_owned())
 }
 
 fn parse(token: &str) -> Result<UntrustedToken<'_>, GoogleError> {
@@ -442,14 +448,7 @@ pub fn verify_id_token(
     now: DateTime<Utc>,
 ) -> Result<GoogleIdentity, GoogleError> {
     let untrusted = parse(token)?;
-    if untrusted.algorithm() != ALGORITHM {
-        return Err(GoogleError::AlgorithmRefused);
-    }
-    let kid = untrusted
-        .header()
-        .key_id
-        .as_deref()
-        .ok_or(GoogleError::MissingKeyId)?;
+    let kid = jwt::key_id(&untrusted, ALGORITHM)?;
     let key = jwks.key(kid).ok_or(GoogleError::UnknownKeyId)?;
     let checked = StrongAlg(Rsa::rs256())
         .validator::<IdClaims>(key)
