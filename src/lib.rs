@@ -10,11 +10,11 @@
 //!   where errors become HTTP responses.
 //! - [`ingest`]: fetching the sources' feeds (RSS/Atom) and storing their items.
 //! - [`observability`]: structured JSON logs.
-//! - [`outbound`]: outbound HTTP as a trait the components implement (Google's keys, source
-//!   pages and feeds).
-//! - [`net_guard`]: which URLs user input may make us fetch (no private networks), checked
-//!   before any request and on every redirect.
-//! - [`resolve`]: what people paste, resolved to the source to follow (YouTube handles,
+//! - [`outbound`]: the one module that sends HTTP (Google's keys, source pages and feeds): the
+//!   trait the components implement, which URLs user input may make us fetch (no private
+//!   networks, checked before any request and on every redirect), and one error type.
+//! - [`sources`]: the sources people follow: their kind, canonical identity, pasted URLs and
+//!   display names, and what people paste resolved to the source to follow (YouTube handles,
 //!   blog pages' feeds).
 //!
 //! The Spin components (`components/`) and the native test adapter (`crates/pg-native`) plug a
@@ -27,10 +27,9 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod models;
-pub mod net_guard;
 pub mod observability;
 pub mod outbound;
-pub mod resolve;
+pub mod sources;
 
 /// The version reported by every component: the Cargo package version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -16,9 +16,8 @@ use common::{Instance, TestDatabase};
 use keemu::domain::UserId;
 use keemu::http::api::{self, ApiConfig, Variables};
 use keemu::ingest::IngestSettings;
-use keemu::net_guard::NetPolicy;
-use keemu::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
-use keemu::resolve::{ResolveSettings, youtube_origin};
+use keemu::outbound::{FetchRequest, Fetched, NetPolicy, Outbound, OutboundError};
+use keemu::sources::resolve::{ResolveSettings, youtube_origin};
 use serde_json::{Value, json};
 
 const CHANNEL: &str = "UCBa659QWEk1AI4Tg--mrJ2A";

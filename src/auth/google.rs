@@ -1,6 +1,7 @@
 //! Google sign-in: verifying a Google ID token against Google's published keys (JWKS).
-//! Host-independent: fetching the key set is the caller's (`keemu_spin_glue::http_get`);
-//! this module parses it, decides when to fetch it again, and verifies tokens.
+//! Host-independent: the key set is fetched through [`crate::outbound`] (the one module that
+//! sends HTTP, implemented by the Spin components); this module gets the keys ([`keys`]:
+//! cached, fetched again when needed), parses them, and verifies tokens.
 //!
 //! Verification ([`verify_id_token`]), in order: the token is at most [`MAX_TOKEN_BYTES`] and
 //! parses; its header's `alg` is exactly `RS256` (so `none`, `HS256` and every other algorithm
@@ -13,7 +14,8 @@
 //! and `email_verified` is `true` (or the string `"true"`).
 //!
 //! Key rotation: Google publishes new keys before signing with them and serves the set with
-//! `Cache-Control: max-age=N`. A route keeps a [`JwksCache`] and, per request:
+//! `Cache-Control: max-age=N`. A route keeps a [`JwksCache`] and, per request (step 2 is
+//! [`keys`]):
 //! 1. `kid = token_key_id(token)?` (refuses a malformed or non-`RS256` token before any fetch);
 //! 2. if [`needs_fetch`]`(cache, &kid, now)`, fetches the set once (bounded by
 //!    [`MAX_JWKS_BYTES`]), and on status 200 replaces the cache with
@@ -27,6 +29,7 @@
 //! No `Debug` or error here shows a token; [`GoogleIdentity`]'s `Debug` shows the subject only.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 
 use base64::Engine as _;
@@ -36,7 +39,11 @@ use jwt_compact::alg::{Rsa, RsaPublicKey, StrongAlg, StrongKey};
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use super::jwt::{self, HeaderRefusal};
+use crate::observability::log;
+use crate::outbound::{Outbound, OutboundError, client};
 
 /// Where Google publishes the keys that sign its ID tokens.
 pub const DEFAULT_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
@@ -58,6 +65,8 @@ pub const DEFAULT_JWKS_TTL_SECONDS: i64 = 5 * 60;
 pub const MAX_JWKS_TTL_SECONDS: i64 = 24 * 60 * 60;
 /// Shortest time between two fetches caused by an unknown `kid`.
 pub const MIN_REFETCH_SECONDS: i64 = 60;
+/// Time allowed to fetch the key set.
+pub const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The application's Google settings. No secrets here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +113,15 @@ pub enum GoogleError {
     /// A required claim (`exp`, `iat`, `iss`, `aud`, `sub`, `email`) is missing or unusable.
     #[error("Google token lacks a required claim")]
     MissingClaim,
+}
+
+impl From<HeaderRefusal> for GoogleError {
+    fn from(refusal: HeaderRefusal) -> Self {
+        match refusal {
+            HeaderRefusal::AlgorithmRefused => GoogleError::AlgorithmRefused,
+            HeaderRefusal::MissingKeyId => GoogleError::MissingKeyId,
+        }
+    }
 }
 
 /// Why a key-set document was refused.
@@ -278,20 +296,100 @@ pub fn max_age(cache_control: Option<&str>) -> Option<std::time::Duration> {
     found
 }
 
+/// Why no key set could be fetched. Shows no URL and no body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysUnavailable {
+    /// The fetch failed, or answered a status other than 200.
+    Fetch(OutboundError),
+    /// The document is not a usable key set.
+    Unusable(JwksError),
+}
+
+impl KeysUnavailable {
+    /// What the log says (`google_keys_unavailable`'s `reason`).
+    #[must_use]
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::Unusable(_) => "the key set is not usable",
+            Self::Fetch(OutboundError::Status(_)) => "the key set URL did not answer 200",
+            Self::Fetch(OutboundError::Timeout) => "the key set fetch timed out",
+            Self::Fetch(OutboundError::Denied) => {
+                "the key set host is not in allowed_outbound_hosts"
+            }
+            Self::Fetch(OutboundError::TooLarge) => "the key set is too large",
+            Self::Fetch(OutboundError::InvalidUrl) => "google_jwks_url is not a valid URL",
+            Self::Fetch(
+                OutboundError::Failed
+                | OutboundError::Refused(_)
+                | OutboundError::TooManyRedirects
+                | OutboundError::BadRedirect,
+            ) => "the key set fetch failed",
+        }
+    }
+}
+
+/// Fetches the key set at `url` (one `GET`, [`JWKS_TIMEOUT`], [`MAX_JWKS_BYTES`], status
+/// 200 only) and parses it: the set, and the response's [`max_age`].
+///
+/// # Errors
+///
+/// [`KeysUnavailable`]: the fetch failed, or the document is not a usable set.
+pub async fn fetch_keys(
+    outbound: &impl Outbound,
+    url: &str,
+) -> Result<(Jwks, Option<std::time::Duration>), KeysUnavailable> {
+    let got = client::get_configured(outbound, url, JWKS_TIMEOUT, MAX_JWKS_BYTES)
+        .await
+        .map_err(KeysUnavailable::Fetch)?;
+    let jwks = Jwks::parse(&got.body).map_err(KeysUnavailable::Unusable)?;
+    Ok((jwks, max_age(got.header("cache-control"))))
+}
+
+/// Google's keys for a token signed with `kid`: the set in `cache`, fetched again
+/// ([`fetch_keys`]) when [`needs_fetch`] says so, and then cached. A failed fetch is logged
+/// (`google_keys_unavailable`) and falls back on the cached set, stale or not.
+///
+/// # Errors
+///
+/// Why the fetch failed, when nothing is cached.
+pub async fn keys(
+    outbound: &impl Outbound,
+    config: &GoogleConfig,
+    cache: &RefCell<Option<JwksCache>>,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> Result<Jwks, KeysUnavailable> {
+    let cached = cache.borrow().clone();
+    if !needs_fetch(cached.as_ref(), kid, now)
+        && let Some(cached) = cached
+    {
+        return Ok(cached.jwks);
+    }
+    match fetch_keys(outbound, &config.jwks_url).await {
+        Ok((jwks, max_age)) => {
+            *cache.borrow_mut() = Some(JwksCache::new(jwks.clone(), now, max_age));
+            Ok(jwks)
+        }
+        Err(error) => {
+            log::warn(
+                "google_keys_unavailable",
+                json!({ "reason": error.reason() }),
+            );
+            cached.map(|cached| cached.jwks).ok_or(error)
+        }
+    }
+}
+
 /// The `kid` of a token's header, read without verifying the signature or the claims (to
 /// decide whether to fetch the key set before [`verify_id_token`]). A token that is not
 /// `RS256` is refused here already, so it never causes a fetch.
 pub fn token_key_id(token: &str) -> Result<String, GoogleError> {
     let untrusted = parse(token)?;
-    if untrusted.algorithm() != ALGORITHM {
-        return Err(GoogleError::AlgorithmRefused);
+    let kid = jwt::key_id(&untrusted, ALGORITHM)?;
+    if kid.is_empty() {
+        return Err(GoogleError::MissingKeyId);
     }
-    untrusted
-        .header()
-        .key_id
-        .clone()
-        .filter(|kid| !kid.is_empty())
-        .ok_or(GoogleError::MissingKeyId)
+    Ok(kid.to_owned())
 }
 
 fn parse(token: &str) -> Result<UntrustedToken<'_>, GoogleError> {
@@ -350,14 +448,7 @@ pub fn verify_id_token(
     now: DateTime<Utc>,
 ) -> Result<GoogleIdentity, GoogleError> {
     let untrusted = parse(token)?;
-    if untrusted.algorithm() != ALGORITHM {
-        return Err(GoogleError::AlgorithmRefused);
-    }
-    let kid = untrusted
-        .header()
-        .key_id
-        .as_deref()
-        .ok_or(GoogleError::MissingKeyId)?;
+    let kid = jwt::key_id(&untrusted, ALGORITHM)?;
     let key = jwks.key(kid).ok_or(GoogleError::UnknownKeyId)?;
     let checked = StrongAlg(Rsa::rs256())
         .validator::<IdClaims>(key)
@@ -777,5 +868,64 @@ mod tests {
         ));
         let later = at + Duration::seconds(MIN_REFETCH_SECONDS);
         assert!(needs_fetch(Some(&cache), "rotated", later));
+    }
+
+    /// Answers the key-set fetch with a fixed result.
+    struct KeySet(Result<(u16, &'static str), OutboundError>);
+
+    impl Outbound for KeySet {
+        async fn fetch(
+            &self,
+            request: &crate::outbound::FetchRequest<'_>,
+        ) -> Result<crate::outbound::Fetched, OutboundError> {
+            assert_eq!(request.url, DEFAULT_JWKS_URL);
+            assert_eq!(
+                (request.timeout, request.max_bytes),
+                (JWKS_TIMEOUT, MAX_JWKS_BYTES)
+            );
+            let (status, body) = self.0?;
+            Ok(crate::outbound::Fetched {
+                status,
+                headers: vec![("cache-control".into(), "max-age=120".into())],
+                body: body.as_bytes().to_vec(),
+            })
+        }
+    }
+
+    fn fetch(answer: Result<(u16, &'static str), OutboundError>) -> Result<Duration, &'static str> {
+        let fetched =
+            futures_util::FutureExt::now_or_never(fetch_keys(&KeySet(answer), DEFAULT_JWKS_URL))
+                .expect("ready");
+        fetched
+            .map(|(jwks, max_age)| {
+                assert!(jwks.contains(KID));
+                Duration::seconds(max_age.map_or(-1, |age| age.as_secs().cast_signed()))
+            })
+            .map_err(KeysUnavailable::reason)
+    }
+
+    #[test]
+    fn key_fetch_failures_have_their_reasons() {
+        assert_eq!(fetch(Ok((200, JWKS))), Ok(Duration::seconds(120)));
+        assert_eq!(
+            fetch(Ok((302, JWKS))),
+            Err("the key set URL did not answer 200")
+        );
+        assert_eq!(fetch(Ok((200, "{}"))), Err("the key set is not usable"));
+        for (error, reason) in [
+            (OutboundError::Timeout, "the key set fetch timed out"),
+            (
+                OutboundError::Denied,
+                "the key set host is not in allowed_outbound_hosts",
+            ),
+            (OutboundError::TooLarge, "the key set is too large"),
+            (
+                OutboundError::InvalidUrl,
+                "google_jwks_url is not a valid URL",
+            ),
+            (OutboundError::Failed, "the key set fetch failed"),
+        ] {
+            assert_eq!(fetch(Err(error)), Err(reason));
+        }
     }
 }

@@ -24,6 +24,7 @@ use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken, Val
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::jwt::{self, HeaderRefusal};
 use crate::domain::UserId;
 
 /// How long an access token is valid.
@@ -72,6 +73,15 @@ pub enum TokenError {
     /// Signing failed.
     #[error("token signing failed")]
     Signing,
+}
+
+impl From<HeaderRefusal> for TokenError {
+    fn from(refusal: HeaderRefusal) -> Self {
+        match refusal {
+            HeaderRefusal::AlgorithmRefused => TokenError::AlgorithmRefused,
+            HeaderRefusal::MissingKeyId => TokenError::MissingKeyId,
+        }
+    }
 }
 
 /// Why a token configuration was refused.
@@ -293,14 +303,7 @@ impl AccessTokens {
     /// Verifies an access token presented at `now` (see the module documentation).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<VerifiedAccess, TokenError> {
         let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
-        if untrusted.algorithm() != self.algorithm.name() {
-            return Err(TokenError::AlgorithmRefused);
-        }
-        let kid = untrusted
-            .header()
-            .key_id
-            .as_deref()
-            .ok_or(TokenError::MissingKeyId)?;
+        let kid = jwt::key_id(&untrusted, self.algorithm.name())?;
         let key = self.key(kid).ok_or(TokenError::UnknownKeyId)?;
         let checked = match self.algorithm {
             JwtAlgorithm::Hs256 => Hs256

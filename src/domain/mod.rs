@@ -16,9 +16,10 @@
 //! | [`Profession`] | trimmed, 1–100 chars, no control or format (Cf) characters | string | text |
 //! | [`ProfilePicture`] | trimmed, ≤ 255 chars, starts `http://`/`https://` (any case), URL with a host, no backslash | string | text |
 //! | [`DateOfBirth`] | `YYYY-MM-DD`, from 1900-01-01 to today | `"YYYY-MM-DD"` | date |
-//! | [`SourceKind`] | `youtube_channel`, `subreddit`, `blog` | string | text |
-//! | [`SourceInput`] | what people paste to follow a source ([`source_url`]) | string | - |
-//! | [`DisplayName`] | a subscription's own name: trimmed, 1–100 chars, no control or format (Cf) characters | string | text |
+//!
+//! The sources' types (kind, canonical identity, pasted URLs, display names) are in
+//! [`crate::sources`]; they are built on the helpers here (`named_enum!` for closed sets of
+//! names, `bounded_text!` (on `parse_text`/`personal_string!`) for trimmed text like [`UserName`]).
 //!
 //! Privacy: a rejected value never appears in a [`DomainError`] (its parts are `&'static str`
 //! constants), nor in a database decoding error. The `Debug` output of the personal-data types
@@ -32,8 +33,8 @@
 
 mod email;
 mod error;
+mod named_enum;
 mod preferences;
-pub mod source_url;
 mod timezone;
 mod user_fields;
 mod user_id;
@@ -41,9 +42,12 @@ mod user_id;
 pub use email::Email;
 pub use error::DomainError;
 pub use preferences::{SummaryLength, UpdateFrequency};
-pub use source_url::{
-    DisplayName, Source, SourceInput, SourceKind, SubredditName, WebUrl, YoutubeChannelId,
-};
 pub use timezone::Timezone;
 pub use user_fields::{DateOfBirth, Profession, ProfilePicture, UserName};
 pub use user_id::UserId;
+
+#[cfg(test)]
+pub(crate) use error::FORMAT_CHARACTER;
+pub(crate) use error::{decode_str, longer_than};
+pub(crate) use named_enum::named_enum;
+pub(crate) use user_fields::{bounded_text, parse_text, personal_string};

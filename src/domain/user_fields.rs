@@ -5,21 +5,19 @@
 //! contain the input.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::NaiveDate;
 use serde::{Serialize, Serializer};
 use spin_sdk::pg::{DbValue, Decode, Error as PgError, ParameterValue};
 
 use super::error::{
-    DomainError, FORMAT_CHARACTER, decode_str, has_format_character, invalid_in_db, longer_than,
-    wrong_db_type,
+    DomainError, FORMAT_CHARACTER, has_format_character, invalid_in_db, longer_than, wrong_db_type,
 };
 
 /// Trims `input` and checks it is 1..=`max` characters with no control character and, when
 /// `refuse_format`, no Unicode format character (new values; values already stored are read
-/// without that check).
-fn parse_text<'a>(
+/// without that check). Also used by [`crate::sources::DisplayName`].
+pub(crate) fn parse_text<'a>(
     input: &'a str,
     field: &'static str,
     empty_message: &'static str,
@@ -47,7 +45,7 @@ fn parse_text<'a>(
 }
 
 /// The shared impls of a trimmed-string newtype that holds personal data; `$decode` reads a
-/// stored value.
+/// stored value. Also used by [`crate::sources::DisplayName`].
 macro_rules! personal_string {
     ($name:ident, $field:expr, $decode:ident) => {
         impl $name {
@@ -64,132 +62,131 @@ macro_rules! personal_string {
             }
         }
 
-        impl FromStr for $name {
-            type Err = DomainError;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::DomainError;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::parse(s)
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(concat!(stringify!($name), "(<redacted>)"))
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(&self.0)
             }
         }
 
-        impl Decode for $name {
-            fn decode(value: &DbValue) -> Result<Self, PgError> {
-                decode_str(value, $field, Self::$decode)
+        impl ::spin_sdk::pg::Decode for $name {
+            fn decode(value: &::spin_sdk::pg::DbValue) -> Result<Self, ::spin_sdk::pg::Error> {
+                $crate::domain::decode_str(value, $field, Self::$decode)
             }
         }
 
-        impl From<$name> for ParameterValue {
+        impl From<$name> for ::spin_sdk::pg::ParameterValue {
             fn from(value: $name) -> Self {
-                ParameterValue::Str(value.0)
+                ::spin_sdk::pg::ParameterValue::Str(value.0)
             }
         }
 
-        impl From<&$name> for ParameterValue {
+        impl From<&$name> for ::spin_sdk::pg::ParameterValue {
             fn from(value: &$name) -> Self {
-                ParameterValue::Str(value.0.clone())
+                ::spin_sdk::pg::ParameterValue::Str(value.0.clone())
             }
         }
     };
 }
 
+pub(crate) use personal_string;
+
+/// A trimmed-text newtype of personal data: the struct (with the given attributes and
+/// derives), `MAX_CHARS`, `parse` (every rule of [`parse_text`]), a `from_db` that reads
+/// values stored before the format-character rule, and [`personal_string!`]'s impls. Only
+/// the field and the messages differ between such types.
+macro_rules! bounded_text {
+    (
+        $(#[$meta:meta])*
+        $name:ident,
+        field = $field:expr,
+        max = $max:literal,
+        empty = $empty:literal,
+        too_long = $too_long:literal $(,)?
+    ) => {
+        $(#[$meta])*
+        pub struct $name(String);
+
+        impl $name {
+            /// The maximum length, in characters (after trimming).
+            pub const MAX_CHARS: usize = $max;
+
+            /// Parses the text (trimming it).
+            ///
+            /// # Errors
+            ///
+            #[doc = concat!("A [`DomainError`] (which never contains the input): \"", $empty, "\" when empty after trimming, \"", $too_long, "\", or a control or format character.")]
+            pub fn parse(input: &str) -> Result<Self, DomainError> {
+                Self::checked(input, true)
+            }
+
+            /// `parse` without the format-character rule, for values stored before it.
+            fn from_db(input: &str) -> Result<Self, DomainError> {
+                Self::checked(input, false)
+            }
+
+            fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
+                $crate::domain::parse_text(
+                    input,
+                    $field,
+                    $empty,
+                    Self::MAX_CHARS,
+                    $too_long,
+                    refuse_format,
+                )
+                .map(|s| Self(s.to_owned()))
+            }
+        }
+
+        $crate::domain::personal_string!($name, $field, from_db);
+    };
+}
+
+pub(crate) use bounded_text;
+
 // ------------------------------------------------------------------------------------------------
 
 const NAME_FIELD: &str = "name";
 
-/// A user's display name: trimmed (Unicode whitespace), 1 to [`UserName::MAX_CHARS`]
-/// characters, no control or format (Cf) characters. `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UserName(String);
-
-impl UserName {
-    /// The maximum length, in characters (after trimming).
-    pub const MAX_CHARS: usize = 100;
-
-    /// Parses a name (trimming it).
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] (which never contains the input) if it is empty after trimming, too long
-    /// or contains a control character.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, true)
-    }
-
-    /// [`UserName::parse`] without the format-character rule, for values stored before it.
-    fn from_db(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, false)
-    }
-
-    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
-        parse_text(
-            input,
-            NAME_FIELD,
-            "must not be empty",
-            Self::MAX_CHARS,
-            "must be at most 100 characters",
-            refuse_format,
-        )
-        .map(|s| Self(s.to_owned()))
-    }
+bounded_text! {
+    /// A user's display name: trimmed (Unicode whitespace), 1 to [`UserName::MAX_CHARS`]
+    /// characters, no control or format (Cf) characters. `Debug` is redacted.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    UserName,
+    field = NAME_FIELD,
+    max = 100,
+    empty = "must not be empty",
+    too_long = "must be at most 100 characters",
 }
-
-personal_string!(UserName, NAME_FIELD, from_db);
 
 // ------------------------------------------------------------------------------------------------
 
 const PROFESSION_FIELD: &str = "profession";
 
-/// A user's profession: trimmed, 1 to [`Profession::MAX_CHARS`] characters, no control
-/// characters. An absent profession is `None` (null), never an empty string. `Debug` is
-/// redacted.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Profession(String);
-
-impl Profession {
-    /// The maximum length, in characters (after trimming).
-    pub const MAX_CHARS: usize = 100;
-
-    /// Parses a profession (trimming it).
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] (which never contains the input) if it is empty after trimming
-    /// (`"must not be empty; use null to clear"`), too long or contains a control character.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, true)
-    }
-
-    /// [`Profession::parse`] without the format-character rule, for values stored before it.
-    fn from_db(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, false)
-    }
-
-    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
-        parse_text(
-            input,
-            PROFESSION_FIELD,
-            "must not be empty; use null to clear",
-            Self::MAX_CHARS,
-            "must be at most 100 characters",
-            refuse_format,
-        )
-        .map(|s| Self(s.to_owned()))
-    }
+bounded_text! {
+    /// A user's profession: trimmed, 1 to [`Profession::MAX_CHARS`] characters, no control
+    /// characters. An absent profession is `None` (null), never an empty string. `Debug` is
+    /// redacted.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    Profession,
+    field = PROFESSION_FIELD,
+    max = 100,
+    empty = "must not be empty; use null to clear",
+    too_long = "must be at most 100 characters",
 }
-
-personal_string!(Profession, PROFESSION_FIELD, from_db);
 
 // ------------------------------------------------------------------------------------------------
 

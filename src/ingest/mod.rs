@@ -4,8 +4,9 @@
 //! 1. [`claim`]: one statement takes up to `batch` due sources (`FOR UPDATE SKIP LOCKED`)
 //!    and leases them, so concurrent rounds never fetch the same source;
 //! 2. each claimed source, at most `concurrency` at a time: [`fetch`] (conditional GET
-//!    through [`Outbound`], bounded in time, size and redirects, every URL checked by
-//!    [`crate::net_guard`], the rules subscribing uses), [`parse`] (RSS 2.0 / Atom with `feed-rs`), then one statement that
+//!    through [`crate::outbound::client`], bounded in time, size and redirects, every URL
+//!    checked by [`crate::outbound::policy`], the rules subscribing uses), [`parse`] (RSS
+//!    2.0 / Atom with `feed-rs`), then one statement that
 //!    stores the items and the fetch state ([`sql::STORE_FEED`]); a `304` only updates the
 //!    source; a failure backs the source off exponentially. Each source's errors are its
 //!    own: one failing source never stops the others.
@@ -39,8 +40,9 @@ use url::Url;
 
 use crate::db::{Db, DbError, nullable};
 use crate::observability::log;
-use crate::outbound::Outbound;
-use fetch::{FetchError, FetchOutcome, FetchPolicy, Validators, fetch_feed};
+use crate::outbound::client::{FetchOutcome, Validators};
+use crate::outbound::{Outbound, OutboundError};
+use fetch::{FetchPolicy, fetch_feed};
 use parse::{FeedItem, ParseError, ParsedFeed, parse_feed};
 
 /// How a round runs.
@@ -232,7 +234,7 @@ pub enum SourceOutcome {
 /// Why one source's ingestion failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceError {
-    Fetch(FetchError),
+    Fetch(OutboundError),
     Parse(ParseError),
     /// The parse took more than [`IngestSettings::parse_budget`].
     OverBudget,

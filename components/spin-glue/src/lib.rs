@@ -1,7 +1,7 @@
 //! What both Spin components share: the database adapter over `spin_sdk::pg`, the
 //! instance's shared connection, configuration from Spin variables, and the conversion
 //! between Spin's request/response and the core's [`keemu::http::Request`]/[`Response`],
-//! and outbound HTTP ([`outbound::http_get`]).
+//! and the outbound HTTP transport ([`SpinOutbound`], the core's [`keemu::outbound::Outbound`]).
 //!
 //! Everything that decides behaviour lives in the `keemu` crate; this crate only talks to
 //! the host.
@@ -23,7 +23,7 @@ use spin_sdk::pg::{self, ParameterValue, PgError};
 
 pub mod outbound;
 
-pub use outbound::{HttpGot, OutboundError, SpinOutbound, http_get};
+pub use outbound::SpinOutbound;
 
 /// The database timeout when `db_timeout_ms` is unset or invalid.
 pub const DEFAULT_DB_TIMEOUT_MS: u64 = 2000;

@@ -1,19 +1,22 @@
-//! Outbound HTTP through Spin's `wasi:http` client (`spin_sdk::http`), bounded in time and
-//! in body size. The destination must be in the component's `allowed_outbound_hosts`
-//! (otherwise [`OutboundError::Denied`]).
+//! The outbound HTTP transport through Spin's `wasi:http` client (`spin_sdk::http`), bounded
+//! in time and in body size: the core's [`keemu::outbound::Outbound`], which
+//! `keemu::outbound::client` builds every request on. The destination must be in the
+//! component's `allowed_outbound_hosts` (otherwise [`OutboundError::Denied`]).
 //!
-//! The request and its timer are host futures created and awaited inside [`http_get`], by
-//! the request's own task; nothing is kept across requests.
+//! The request and its timer are host futures created and awaited inside
+//! [`SpinOutbound::fetch`](Outbound::fetch), by the request's own task; nothing is kept
+//! across requests.
 
 use std::pin::pin;
-use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use http_body_util::BodyExt;
-pub use keemu::outbound::{FetchRequest, Fetched, HttpGot, Outbound, OutboundError};
+use keemu::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
 use spin_sdk::wasip3::http::types::ErrorCode;
 
-/// Outbound HTTP for the core ([`keemu::outbound::Outbound`]).
+/// Outbound HTTP for the core ([`keemu::outbound::Outbound`]): one `GET`, its whole response
+/// (any status) within the request's timeout, and a body of at most its `max_bytes`
+/// (reading stops at the first byte beyond: [`OutboundError::TooLarge`]).
 pub struct SpinOutbound;
 
 impl Outbound for SpinOutbound {
@@ -25,16 +28,6 @@ impl Outbound for SpinOutbound {
             Either::Right(_) => Err(OutboundError::Timeout),
         }
     }
-}
-
-/// `GET url`, its whole response (any status) within `timeout`, and a body of at most
-/// `max_bytes` (reading stops at the first byte beyond: [`OutboundError::TooLarge`]).
-pub async fn http_get(
-    url: &str,
-    timeout: Duration,
-    max_bytes: usize,
-) -> Result<HttpGot, OutboundError> {
-    SpinOutbound.get(url, timeout, max_bytes).await
 }
 
 async fn send(request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {

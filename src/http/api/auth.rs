@@ -33,7 +33,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::{ApiConfig, REFRESH_TOKEN_DAYS, not_configured};
 use super::{input, users};
-use crate::auth::google::{self, GoogleConfig, GoogleIdentity, Jwks, JwksCache};
+use crate::auth::google::{self, GoogleIdentity};
 use crate::auth::token::{AccessToken, AccessTokens, RefreshToken, sha256_hex};
 use crate::auth::{self, Password};
 use crate::db::{Db, Timestamp};
@@ -44,7 +44,7 @@ use crate::models::account::{
 };
 use crate::models::user::{NewUser, UserWithPreferences};
 use crate::observability::log;
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::Outbound;
 
 const LOGIN_FAILED: ApiError = ApiError::AuthFailed("the email or password is wrong");
 const REFRESH_REFUSED: ApiError =
@@ -320,61 +320,7 @@ pub async fn logout<D: Db>(request: &Request, db: &D) -> Result<Response, ApiErr
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-/// Time allowed to fetch Google's keys.
-const JWKS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
 const GOOGLE_REFUSED: ApiError = ApiError::AuthFailed("the Google ID token is not valid");
-
-/// Google's keys for a token signed with `kid`: the cached set, refetched when stale or when
-/// it lacks `kid` (Google rotated its keys; at most once a minute). A failed fetch falls
-/// back on the cached set, stale or not; with none, 503.
-async fn google_keys(
-    config: &ApiConfig,
-    google: &GoogleConfig,
-    outbound: &impl Outbound,
-    kid: &str,
-    now: DateTime<Utc>,
-) -> Result<Jwks, ApiError> {
-    let cached = config.google_keys.borrow().clone();
-    if !google::needs_fetch(cached.as_ref(), kid, now)
-        && let Some(cache) = cached
-    {
-        return Ok(cache.jwks);
-    }
-    let fetched = outbound
-        .get(&google.jwks_url, JWKS_TIMEOUT, google::MAX_JWKS_BYTES)
-        .await;
-    let parsed = match fetched {
-        Ok(got) if got.status == 200 => Jwks::parse(&got.body)
-            .map(|jwks| (jwks, got.cache_control))
-            .map_err(|_| "the key set is not usable"),
-        Ok(_) => Err("the key set URL did not answer 200"),
-        Err(error) => Err(match error {
-            OutboundError::Timeout => "the key set fetch timed out",
-            OutboundError::Denied => "the key set host is not in allowed_outbound_hosts",
-            OutboundError::TooLarge => "the key set is too large",
-            OutboundError::InvalidUrl => "google_jwks_url is not a valid URL",
-            OutboundError::Failed => "the key set fetch failed",
-        }),
-    };
-    match parsed {
-        Ok((jwks, cache_control)) => {
-            let max_age = google::max_age(cache_control.as_deref());
-            let cache = JwksCache::new(jwks.clone(), now, max_age);
-            *config.google_keys.borrow_mut() = Some(cache);
-            Ok(jwks)
-        }
-        Err(reason) => {
-            log::warn("google_keys_unavailable", json!({ "reason": reason }));
-            match cached {
-                Some(cache) => Ok(cache.jwks),
-                None => Err(ApiError::UpstreamUnavailable(
-                    "Google's signing keys could not be fetched; retry later",
-                )),
-            }
-        }
-    }
-}
 
 /// A display name for a Google account: its `name` (cut to the longest name allowed) if
 /// acceptable, else the email's local part, else a constant.
@@ -413,7 +359,11 @@ pub(super) async fn google_identity(
         GOOGLE_REFUSED
     };
     let kid = google::token_key_id(id_token).map_err(refused)?;
-    let jwks = google_keys(config, google_config, outbound, &kid, now).await?;
+    let jwks = google::keys(outbound, google_config, &config.google_keys, &kid, now)
+        .await
+        .map_err(|_| {
+            ApiError::UpstreamUnavailable("Google's signing keys could not be fetched; retry later")
+        })?;
     let identity = google::verify_id_token(id_token, &jwks, google_config, now).map_err(refused)?;
     let email = Email::parse(&identity.email).map_err(|_| GOOGLE_REFUSED)?;
     Ok((identity, email))

@@ -31,9 +31,9 @@ use crate::auth::token::{AccessTokens, JwtAlgorithm, TokenConfigError, TokenKey}
 use crate::http::ApiError;
 use crate::http::config::{allow_loopback, operator_token, origin};
 use crate::models::account::{HashBudget, ThrottlePolicy};
-use crate::net_guard::NetPolicy;
 use crate::observability::log;
-use crate::resolve::ResolveSettings;
+use crate::outbound::NetPolicy;
+use crate::sources::resolve::ResolveSettings;
 
 /// How long a refresh token lives (each rotation starts a new period).
 pub const REFRESH_TOKEN_DAYS: i64 = 30;
@@ -201,8 +201,8 @@ fn access_tokens(vars: &Variables) -> Result<AccessTokens, &'static str> {
 /// `youtube_origin` that is not an http(s) URL leaves the default (both parsed by
 /// [`crate::http::config`], shared with the ingest component).
 fn sources(vars: &Variables) -> ResolveSettings {
-    let youtube_origin =
-        origin(vars.youtube_origin.as_deref()).unwrap_or_else(crate::resolve::youtube_origin);
+    let youtube_origin = origin(vars.youtube_origin.as_deref())
+        .unwrap_or_else(crate::sources::resolve::youtube_origin);
     ResolveSettings {
         policy: NetPolicy {
             allow_loopback: allow_loopback(vars.outbound_allow_loopback.as_deref()),

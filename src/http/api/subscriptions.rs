@@ -6,9 +6,9 @@
 //! | `/api/v1/me/subscriptions/{id}`         | GET, HEAD, PATCH, DELETE |
 //! | `/api/v1/me/subscriptions/{id}/items`   | GET, HEAD                |
 //!
-//! `POST {"url": "..."}` takes what people paste ([`crate::domain::source_url`]), resolves it
-//! to a canonical source ([`crate::resolve`]: YouTube handles and blog pages are fetched,
-//! never from a private network, see [`crate::net_guard`]) and writes the source and the
+//! `POST {"url": "..."}` takes what people paste ([`crate::sources::pasted`]), resolves it
+//! to a canonical source ([`crate::sources::resolve`]: YouTube handles and blog pages are fetched,
+//! never from a private network, see [`crate::outbound::policy`]) and writes the source and the
 //! subscription in one statement: 201 with `Location` for a new subscription, 200 with the
 //! existing one (reactivated if it was inactive) when the user already follows the source.
 //!
@@ -32,7 +32,7 @@ use super::config::ApiConfig;
 use super::input;
 use super::me::ACCOUNT_GONE;
 use crate::db::Db;
-use crate::domain::{DisplayName, SourceInput, UserId};
+use crate::domain::UserId;
 use crate::http::{
     ApiError, FieldError, Request, Response, empty_response, json, serialized_response,
 };
@@ -40,7 +40,8 @@ use crate::models::source::store::{self, Mine, Subscribe};
 use crate::models::source::{MAX_SUBSCRIPTIONS, SubscriptionChanges, SubscriptionId};
 use crate::observability::log;
 use crate::outbound::Outbound;
-use crate::resolve::{self, ResolveError};
+use crate::sources::resolve::{self, ResolveError};
+use crate::sources::{DisplayName, SourceInput};
 
 const NO_SUCH_SUBSCRIPTION: &str = "no subscription with this id";
 

@@ -21,8 +21,10 @@ use serde::{Serialize, Serializer};
 use spin_sdk::pg::{DbValue, Decode, Error as PgError, ParameterValue};
 
 use crate::db::{DbError, Model, Record, Row, Timestamp};
-use crate::domain::{DisplayName, SourceKind, UserId};
+use crate::domain::UserId;
+pub use crate::models::Page;
 use crate::models::user::Change;
+use crate::sources::{DisplayName, SourceKind};
 
 /// The most subscriptions one user may have, paused ones included (each active one is a
 /// source the service fetches on the user's behalf). Subscribing beyond it is refused (422);
@@ -276,14 +278,6 @@ impl Serialize for ItemCursor {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.encode())
     }
-}
-
-/// One page of a list; serialised as the list route's body.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Page<T, C> {
-    pub items: Vec<T>,
-    /// What to pass (`after` or `before`) for the next page; `None` on the last page.
-    pub next_cursor: Option<C>,
 }
 
 /// A page of the user's subscriptions, by id ascending.

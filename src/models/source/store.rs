@@ -8,8 +8,9 @@ use super::{
     SubscriptionChanges, SubscriptionId, SubscriptionPage,
 };
 use crate::db::{Db, DbError, Record, Row, nullable};
-use crate::domain::{Source, UserId};
+use crate::domain::UserId;
 use crate::models::user::Change;
+use crate::sources::Source;
 
 /// What a statement addressing one subscription found.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,10 +116,7 @@ fn page<T, C>(
             items.push(item(row)?);
         }
     }
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(cursor) } else { None };
-    Ok(Some(Page { items, next_cursor }))
+    Ok(Some(Page::from_items(items, limit, cursor)))
 }
 
 /// The user's subscriptions by id ascending, after `after`. `None` if the user is not active.
@@ -196,12 +194,7 @@ pub async fn items(
     let params = [user.into(), id.into(), at, item, limit_param(limit)];
     let rows = db.read(sql::ITEMS, &params).await?;
     mine(&rows, "subscription_id", |rows| {
-        page(rows, limit, Item::from_row, Item::cursor).map(|p| {
-            p.unwrap_or(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            })
-        })
+        page(rows, limit, Item::from_row, Item::cursor).map(|p| p.unwrap_or_else(Page::empty))
     })
 }
 

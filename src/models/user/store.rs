@@ -9,6 +9,7 @@ use super::{
 };
 use crate::db::{Db, DbError, Record, Row, nullable};
 use crate::domain::{Email, UserId};
+use crate::models::Page;
 
 /// The result of a conditional write.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,13 +22,8 @@ pub enum Outcome<T> {
     Stale,
 }
 
-/// One page of users; serialised as the list route's body.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Page {
-    pub items: Vec<UserWithPreferences>,
-    /// The id to pass as `after` for the next page, `None` on the last page.
-    pub next_cursor: Option<UserId>,
-}
+/// One page of users, by id ascending; serialised as the list route's body.
+pub type UserPage = Page<UserWithPreferences, UserId>;
 
 fn string(value: impl AsRef<str>) -> ParameterValue {
     ParameterValue::Str(value.as_ref().to_owned())
@@ -124,25 +120,18 @@ pub async fn list(
     after: Option<UserId>,
     email: Option<&Email>,
     limit: u32,
-) -> Result<Page, DbError> {
+) -> Result<UserPage, DbError> {
     let params = [
         nullable(after),
         nullable(email.map(|e| e.as_str().to_owned())),
         ParameterValue::Int64(i64::from(limit) + 1),
     ];
     let rows = db.read(sql::LIST, &params).await?;
-    let mut items = rows
+    let items = rows
         .iter()
         .map(UserWithPreferences::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next_cursor = if more {
-        items.last().map(|u| u.user.id)
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(Page::from_items(items, limit, |u| u.user.id))
 }
 
 /// Applies a merge patch to a user, if its version is one of `expected` (when given).

@@ -17,7 +17,7 @@
 //!   source is shared by everyone who follows it (issue 22). Ingestion refreshes both from
 //!   the feed at every successful fetch.
 //!
-//! Every fetch goes through [`net_guard::fetch`]: the URL and each redirect's target are
+//! Every fetch goes through [`client::get`]: the URL and each redirect's target are
 //! checked before they are sent (no private networks), at most [`MAX_REDIRECTS`] redirects,
 //! [`TIMEOUT`] for all hops of one fetch, and bodies of at most [`MAX_PAGE_BYTES`]
 //! ([`MAX_YOUTUBE_PAGE_BYTES`] for YouTube's larger pages).
@@ -28,15 +28,14 @@
 
 use std::time::Duration;
 
-use html5gum::{DefaultEmitter, Token, Tokenizer};
 use url::Url;
 
+use super::page::{Page, channel_id_in_data, is_feed};
 use crate::domain::DomainError;
-use crate::domain::source_url::clean_title;
-use crate::domain::{Source, SourceInput, WebUrl, YoutubeChannelId};
 use crate::ingest::parse::parse_feed;
-use crate::net_guard::{self, FetchError, FetchLimits, Landed, NetPolicy, Refusal};
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::client::{self, FetchLimits, Landed};
+use crate::outbound::{NetPolicy, Outbound, OutboundError, Refusal, policy};
+use crate::sources::{Source, SourceInput, WebUrl};
 
 /// All hops of one fetch together.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -138,19 +137,18 @@ impl ResolveError {
     }
 }
 
-impl From<FetchError> for ResolveError {
-    fn from(error: FetchError) -> Self {
+impl From<OutboundError> for ResolveError {
+    fn from(error: OutboundError) -> Self {
         match error {
-            FetchError::Refused(refusal) => ResolveError::Refused(refusal),
-            FetchError::TooManyRedirects | FetchError::BadRedirect => ResolveError::BadRedirects,
-            FetchError::Outbound(OutboundError::TooLarge) => ResolveError::TooLarge,
-            FetchError::Outbound(OutboundError::Denied) => ResolveError::NotAllowed,
-            FetchError::Outbound(OutboundError::InvalidUrl) => {
-                ResolveError::Refused(Refusal::InvalidUrl)
+            OutboundError::Refused(refusal) => ResolveError::Refused(refusal),
+            OutboundError::TooManyRedirects | OutboundError::BadRedirect => {
+                ResolveError::BadRedirects
             }
-            FetchError::Outbound(OutboundError::Failed | OutboundError::Timeout) => {
-                ResolveError::Unreachable
-            }
+            OutboundError::TooLarge => ResolveError::TooLarge,
+            OutboundError::Denied => ResolveError::NotAllowed,
+            OutboundError::InvalidUrl => ResolveError::Refused(Refusal::InvalidUrl),
+            OutboundError::Failed | OutboundError::Timeout => ResolveError::Unreachable,
+            OutboundError::Status(status) => ResolveError::Status(status),
         }
     }
 }
@@ -163,7 +161,7 @@ impl From<FetchError> for ResolveError {
 /// [`ResolveError::Refused`] with the reason.
 pub fn precheck(input: &SourceInput, settings: &ResolveSettings) -> Result<(), ResolveError> {
     if let SourceInput::Web(url) = input {
-        net_guard::check(url.url(), settings.policy).map_err(ResolveError::Refused)?;
+        policy::check(url.url(), settings.policy).map_err(ResolveError::Refused)?;
     }
     Ok(())
 }
@@ -196,7 +194,7 @@ pub async fn resolve(
         }
         SourceInput::Web(url) => {
             let landed = get(outbound, settings, url.url().clone(), MAX_PAGE_BYTES).await?;
-            if is_feed(&landed) {
+            if is_feed(&landed.response) {
                 return blog(landed);
             }
             let page = Page::scan(&landed.response.body);
@@ -208,7 +206,7 @@ pub async fn resolve(
             let href = page.feed_links.first().ok_or(ResolveError::NoFeed)?;
             let feed_url = base.join(href.trim()).map_err(|_| ResolveError::NotAFeed)?;
             let feed = get(outbound, settings, feed_url, MAX_PAGE_BYTES).await?;
-            if !is_feed(&feed) {
+            if !is_feed(&feed.response) {
                 return Err(ResolveError::NotAFeed);
             }
             // The page only led to the feed: nothing of it (title, URL) is kept.
@@ -253,7 +251,7 @@ async fn get(
         "text/html, application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
             .to_owned(),
     )];
-    let landed = net_guard::fetch(outbound, settings.policy, url, &headers, limits).await?;
+    let landed = client::get(outbound, settings.policy, url, &headers, limits).await?;
     let status = landed.response.status;
     if !(200..300).contains(&status) {
         return Err(ResolveError::Status(status));
@@ -261,184 +259,11 @@ async fn get(
     Ok(landed)
 }
 
-/// Whether a response is a feed: by its content type, else by how its body starts.
-fn is_feed(landed: &Landed) -> bool {
-    let media = landed
-        .response
-        .header("content-type")
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if media == "text/html" || media == "application/xhtml+xml" {
-        return false;
-    }
-    let xml_type = media.ends_with("/xml") || media.ends_with("+xml");
-    let root = root_element(&landed.response.body);
-    let feed_root = matches!(root.as_deref(), Some("rss" | "feed" | "rdf:rdf"));
-    feed_root || (xml_type && media != "application/xml" && media != "text/xml")
-}
-
-/// The name of the first element of an XML document (lower case), skipping a byte-order
-/// mark, whitespace, the XML declaration, processing instructions, comments and a doctype.
-fn root_element(body: &[u8]) -> Option<String> {
-    let mut rest = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    loop {
-        let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-        rest = &rest[start..];
-        if rest.starts_with(b"<?") {
-            rest = &rest[find(rest, b"?>")? + 2..];
-        } else if rest.starts_with(b"<!--") {
-            rest = &rest[find(rest, b"-->")? + 3..];
-        } else if rest.starts_with(b"<!") {
-            rest = &rest[find(rest, b">")? + 1..];
-        } else if let Some(after) = rest.strip_prefix(b"<") {
-            let end = after
-                .iter()
-                .position(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'))
-                .unwrap_or(after.len());
-            return std::str::from_utf8(&after[..end])
-                .ok()
-                .map(str::to_ascii_lowercase);
-        } else {
-            return None;
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// What an HTML page says about itself, read with a WHATWG tokenizer.
-#[derive(Debug, Default)]
-struct Page {
-    title: Option<String>,
-    og_title: Option<String>,
-    canonical: Option<String>,
-    og_url: Option<String>,
-    meta_channel_id: Option<String>,
-    base: Option<String>,
-    /// `href`s of `<link rel="alternate">` to RSS or Atom feeds, in document order.
-    feed_links: Vec<String>,
-}
-
-impl Page {
-    fn scan(body: &[u8]) -> Page {
-        let mut emitter = DefaultEmitter::default();
-        // Script, style and title contents are raw text, not markup.
-        emitter.naively_switch_states(true);
-        let mut page = Page::default();
-        let mut in_title = false;
-        let mut title = String::new();
-        for token in Tokenizer::new_with_emitter(body, emitter).flatten() {
-            match token {
-                Token::StartTag(tag) => {
-                    let attr = |name: &str| {
-                        tag.attributes
-                            .get(name.as_bytes())
-                            .map(|v| String::from_utf8_lossy(&v.value).into_owned())
-                    };
-                    match tag.name.as_slice() {
-                        b"title" if page.title.is_none() => in_title = true,
-                        b"base" if page.base.is_none() => page.base = attr("href"),
-                        b"link" => {
-                            let rel = attr("rel").unwrap_or_default().to_ascii_lowercase();
-                            let rels: Vec<&str> = rel.split_ascii_whitespace().collect();
-                            let href = attr("href").filter(|h| !h.trim().is_empty());
-                            if rels.contains(&"canonical") && page.canonical.is_none() {
-                                page.canonical = href.clone();
-                            }
-                            let kind = attr("type").unwrap_or_default().to_ascii_lowercase();
-                            let kind = kind.split(';').next().unwrap_or("").trim().to_owned();
-                            if rels.contains(&"alternate")
-                                && matches!(
-                                    kind.as_str(),
-                                    "application/rss+xml" | "application/atom+xml"
-                                )
-                                && let Some(href) = href
-                            {
-                                page.feed_links.push(href);
-                            }
-                        }
-                        b"meta" => {
-                            let content = attr("content");
-                            let itemprop = attr("itemprop").unwrap_or_default();
-                            let property = attr("property").unwrap_or_default();
-                            if matches!(itemprop.as_str(), "channelId" | "identifier")
-                                && page.meta_channel_id.is_none()
-                            {
-                                page.meta_channel_id = content;
-                            } else if property == "og:url" && page.og_url.is_none() {
-                                page.og_url = content;
-                            } else if property == "og:title" && page.og_title.is_none() {
-                                page.og_title = content;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                Token::String(text) if in_title => {
-                    title.push_str(&String::from_utf8_lossy(&text.value));
-                }
-                Token::EndTag(tag) if in_title && tag.name.as_slice() == b"title" => {
-                    in_title = false;
-                    page.title = clean_title(std::mem::take(&mut title));
-                }
-                _ => {}
-            }
-        }
-        page
-    }
-
-    /// The channel id from the page's own metadata.
-    fn channel_id(&self) -> Option<YoutubeChannelId> {
-        let from_url = |url: &Option<String>| {
-            url.as_deref()
-                .and_then(|u| u.split("/channel/").nth(1))
-                .and_then(|rest| rest.split(['/', '?', '#']).next())
-                .and_then(|id| YoutubeChannelId::parse(id).ok())
-        };
-        from_url(&self.canonical)
-            .or_else(|| {
-                self.meta_channel_id
-                    .as_deref()
-                    .and_then(|id| YoutubeChannelId::parse(id.trim()).ok())
-            })
-            .or_else(|| from_url(&self.og_url))
-    }
-
-    /// The channel's name: `og:title`, else the page title without " - YouTube".
-    fn youtube_title(&self) -> Option<String> {
-        self.og_title.clone().or_else(|| {
-            self.title
-                .as_deref()
-                .map(|t| t.strip_suffix(" - YouTube").unwrap_or(t).to_owned())
-        })
-    }
-}
-
-/// `"externalId":"UC..."`, else `"channelId":"UC..."`, in the page's embedded data.
-fn channel_id_in_data(body: &[u8]) -> Option<YoutubeChannelId> {
-    for key in [&b"\"externalId\":\""[..], &b"\"channelId\":\""[..]] {
-        let mut rest = body;
-        while let Some(at) = find(rest, key) {
-            rest = &rest[at + key.len()..];
-            let candidate = rest.get(..24).and_then(|b| std::str::from_utf8(b).ok());
-            if let Some(id) = candidate.and_then(|c| YoutubeChannelId::parse(c).ok())
-                && rest.get(24) == Some(&b'"')
-            {
-                return Some(id);
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::SourceKind;
     use crate::outbound::{FetchRequest, Fetched};
+    use crate::sources::SourceKind;
     use std::cell::RefCell;
 
     const ID: &str = "UCBa659QWEk1AI4Tg--mrJ2A";

@@ -1,5 +1,5 @@
-//! What people paste to follow a source, parsed into a [`SourceInput`], and the canonical
-//! [`Source`] it stands for.
+//! What people paste to follow a source, parsed into a [`SourceInput`] (which
+//! `resolve` turns into the canonical [`super::Source`]).
 //!
 //! Accepted forms (scheme optional, any case in scheme and host, `www.`/`m.` hosts, trailing
 //! paths, queries and fragments ignored where they do not name the source):
@@ -13,242 +13,21 @@
 //! | `r/name`, `/r/name` | [`SourceInput::Subreddit`] | no |
 //! | any other `http`/`https` URL | [`SourceInput::Web`]: a blog's page or its feed | the page (its feed) |
 //!
-//! Canonical sources, so the same source pasted two ways is one row:
-//!
-//! | kind | identifier | feed URL |
-//! |---|---|---|
-//! | `youtube_channel` | the channel id `UC…` | `https://www.youtube.com/feeds/videos.xml?channel_id=UC…` |
-//! | `subreddit` | the name in lower case | `https://www.reddit.com/r/<name>/.rss` |
-//! | `blog` | the canonical feed URL (below) | the same URL |
-//!
-//! A canonical web URL ([`WebUrl`]) is what the WHATWG URL parser gives (lower-case scheme and
-//! host, IDNA, default port removed, dot segments resolved, percent-encoding normalised),
-//! without a fragment, an empty query (`?`) or a trailing dot in the host; path and query are
-//! kept as they are. A URL with a user name or password is refused.
-//!
 //! Errors are [`DomainError`]s on the field `url`: constant messages that never repeat the
 //! input.
 
-use std::fmt;
-
-use serde::{Serialize, Serializer};
-use spin_sdk::pg::{DbValue, Decode, Error as PgError, ParameterValue};
 use url::Url;
 
-use super::error::{DomainError, FORMAT_CHARACTER, decode_str, has_format_character, longer_than};
-
-const FIELD: &str = "url";
-
-/// The longest input accepted, in characters (the identifier and feed URL columns hold 2048).
-pub const MAX_URL_CHARS: usize = 2048;
+use super::identity::{SubredditName, YoutubeChannelId, subreddit_site_url, youtube_feed_url};
+use super::web_url::{MAX_URL_CHARS, NOT_A_URL, TOO_LONG, WebUrl, url_error};
+use crate::domain::{DomainError, longer_than};
 
 const EMPTY: &str = "must not be empty";
-const TOO_LONG: &str = "must be at most 2048 characters";
-const NOT_A_URL: &str = "is not a valid URL";
-const NOT_HTTP: &str = "must be an http or https URL";
-const USERINFO: &str = "must not contain a user name or password";
 const NOT_A_CHANNEL: &str = "is a YouTube address but not a channel's: use youtube.com/channel/UC..., \
      youtube.com/@handle or the channel's feed URL";
-const BAD_CHANNEL_ID: &str =
-    "has an invalid YouTube channel id (UC followed by 22 letters, digits, - or _)";
 const BAD_HANDLE: &str = "has an invalid YouTube handle";
 const NOT_A_SUBREDDIT: &str =
     "is a Reddit address but not a subreddit's: use reddit.com/r/name or r/name";
-const BAD_SUBREDDIT: &str =
-    "has an invalid subreddit name (2 to 21 letters, digits or underscores)";
-
-fn error(message: &'static str) -> DomainError {
-    DomainError::new(FIELD, message)
-}
-
-// ------------------------------------------------------------------------------------------------
-
-/// What kind of source a row of `content_sources` is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SourceKind {
-    YoutubeChannel,
-    Subreddit,
-    Blog,
-}
-
-impl SourceKind {
-    /// The stored and serialised name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::YoutubeChannel => "youtube_channel",
-            SourceKind::Subreddit => "subreddit",
-            SourceKind::Blog => "blog",
-        }
-    }
-
-    /// Parses the stored name.
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] for anything but the three names.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        match input {
-            "youtube_channel" => Ok(SourceKind::YoutubeChannel),
-            "subreddit" => Ok(SourceKind::Subreddit),
-            "blog" => Ok(SourceKind::Blog),
-            _ => Err(DomainError::new(
-                "kind",
-                "must be youtube_channel, subreddit or blog",
-            )),
-        }
-    }
-}
-
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for SourceKind {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl Decode for SourceKind {
-    fn decode(value: &DbValue) -> Result<Self, PgError> {
-        decode_str(value, "kind", Self::parse)
-    }
-}
-
-impl From<SourceKind> for ParameterValue {
-    fn from(kind: SourceKind) -> Self {
-        ParameterValue::Str(kind.as_str().to_owned())
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-
-/// A YouTube channel id: `UC` followed by 22 characters of `[A-Za-z0-9_-]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct YoutubeChannelId(String);
-
-impl YoutubeChannelId {
-    /// Parses a channel id (exact case).
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] on `url` if it is not `UC` + 22 characters of `[A-Za-z0-9_-]`.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        let valid = input.len() == 24
-            && input.starts_with("UC")
-            && input[2..]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if valid {
-            Ok(YoutubeChannelId(input.to_owned()))
-        } else {
-            Err(error(BAD_CHANNEL_ID))
-        }
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A subreddit's name, in lower case: 2 to 21 ASCII letters, digits or underscores.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SubredditName(String);
-
-impl SubredditName {
-    /// Parses a name (any case; stored in lower case).
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] on `url` if it is not 2 to 21 letters, digits or underscores.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        let valid = (2..=21).contains(&input.len())
-            && input
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if valid {
-            Ok(SubredditName(input.to_ascii_lowercase()))
-        } else {
-            Err(error(BAD_SUBREDDIT))
-        }
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A canonical `http`/`https` URL (see the module documentation).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct WebUrl(Url);
-
-impl WebUrl {
-    /// Canonicalises an absolute URL.
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] on `url` for another scheme, no host, or a user name or password.
-    pub fn from_url(mut url: Url) -> Result<Self, DomainError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(error(NOT_HTTP));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(error(USERINFO));
-        }
-        let host = url.host_str().ok_or(error(NOT_A_URL))?;
-        if host.is_empty() {
-            return Err(error(NOT_A_URL));
-        }
-        if let Some(stripped) = host.strip_suffix('.').filter(|h| !h.is_empty()) {
-            let stripped = stripped.to_owned();
-            url.set_host(Some(&stripped))
-                .map_err(|_| error(NOT_A_URL))?;
-        }
-        url.set_fragment(None);
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
-        if url.as_str().chars().count() > MAX_URL_CHARS {
-            return Err(error(TOO_LONG));
-        }
-        Ok(WebUrl(url))
-    }
-
-    /// Parses and canonicalises an absolute `http`/`https` URL.
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] on `url` if it is not one (see [`WebUrl::from_url`]).
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        let url = Url::parse(input).map_err(|_| error(NOT_A_URL))?;
-        Self::from_url(url)
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    #[must_use]
-    pub fn url(&self) -> &Url {
-        &self.0
-    }
-}
-
-/// URLs are not personal data, but `Debug` shows only the origin: the path or query of a
-/// pasted URL may carry a token.
-impl fmt::Debug for WebUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WebUrl({}/..)", self.0.origin().ascii_serialization())
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
 
 /// What a pasted URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,10 +54,10 @@ impl SourceInput {
     pub fn parse(input: &str) -> Result<Self, DomainError> {
         let input = input.trim();
         if input.is_empty() {
-            return Err(error(EMPTY));
+            return Err(url_error(EMPTY));
         }
         if longer_than(input, MAX_URL_CHARS) {
-            return Err(error(TOO_LONG));
+            return Err(url_error(TOO_LONG));
         }
         if let Some(name) = shorthand_subreddit(input) {
             return SubredditName::parse(name).map(SourceInput::Subreddit);
@@ -289,18 +68,18 @@ impl SourceInput {
             // Pasted without a scheme ("youtube.com/@x", "example.com/blog").
             Url::parse(&format!("https://{input}"))
         }
-        .map_err(|_| error(NOT_A_URL))?;
+        .map_err(|_| url_error(NOT_A_URL))?;
         let url = WebUrl::from_url(url)?;
-        let host = url.0.host_str().unwrap_or_default();
+        let host = url.url().host_str().unwrap_or_default();
         if let Some(prefix) = host.strip_suffix("youtube.com")
             && matches!(prefix, "" | "www." | "m." | "music.")
         {
-            return youtube(&url.0);
+            return youtube(url.url());
         }
         if let Some(prefix) = host.strip_suffix("reddit.com")
             && matches!(prefix, "" | "www." | "old." | "new." | "np." | "m." | "i.")
         {
-            return reddit(&url.0);
+            return reddit(url.url());
         }
         Ok(SourceInput::Web(url))
     }
@@ -349,25 +128,26 @@ fn youtube(url: &Url) -> Result<SourceInput, DomainError> {
             } else if let Some(user) = query("user") {
                 legacy_name(&user).map(|name| page("user", &name))
             } else {
-                Err(error(NOT_A_CHANNEL))
+                Err(url_error(NOT_A_CHANNEL))
             }
         }
         [first, ..] if first.starts_with('@') => {
-            let handle = percent_decode(&first[1..]).ok_or(error(BAD_HANDLE))?;
+            let handle = percent_decode(&first[1..]).ok_or(url_error(BAD_HANDLE))?;
             valid_handle(&handle)?;
-            let mut page = Url::parse("https://www.youtube.com/").map_err(|_| error(NOT_A_URL))?;
+            let mut page =
+                Url::parse("https://www.youtube.com/").map_err(|_| url_error(NOT_A_URL))?;
             page.path_segments_mut()
-                .map_err(|_| error(NOT_A_URL))?
+                .map_err(|_| url_error(NOT_A_URL))?
                 .push(&format!("@{handle}"));
             Ok(SourceInput::YoutubePage {
                 path: page.path().to_owned(),
             })
         }
         [kind @ ("c" | "user"), name, ..] => {
-            let name = percent_decode(name).ok_or(error(NOT_A_CHANNEL))?;
+            let name = percent_decode(name).ok_or(url_error(NOT_A_CHANNEL))?;
             legacy_name(&name).map(|name| page(kind, &name))
         }
-        _ => Err(error(NOT_A_CHANNEL)),
+        _ => Err(url_error(NOT_A_CHANNEL)),
     }
 }
 
@@ -390,7 +170,7 @@ fn legacy_name(name: &str) -> Result<String, DomainError> {
     if valid {
         Ok(name.to_owned())
     } else {
-        Err(error(NOT_A_CHANNEL))
+        Err(url_error(NOT_A_CHANNEL))
     }
 }
 
@@ -404,7 +184,7 @@ fn valid_handle(handle: &str) -> Result<(), DomainError> {
     if valid {
         Ok(())
     } else {
-        Err(error(BAD_HANDLE))
+        Err(url_error(BAD_HANDLE))
     }
 }
 
@@ -422,195 +202,23 @@ fn reddit(url: &Url) -> Result<SourceInput, DomainError> {
             let name = name.strip_suffix(".rss").unwrap_or(name);
             if name.contains('+') || name.contains("%2B") {
                 // A multireddit ("a+b") is several sources.
-                return Err(error(NOT_A_SUBREDDIT));
+                return Err(url_error(NOT_A_SUBREDDIT));
             }
             SubredditName::parse(name).map(SourceInput::Subreddit)
         }
-        _ => Err(error(NOT_A_SUBREDDIT)),
+        _ => Err(url_error(NOT_A_SUBREDDIT)),
     }
 }
-
-// ------------------------------------------------------------------------------------------------
-
-/// A subscription's own name for its source: trimmed (Unicode whitespace), 1 to
-/// [`DisplayName::MAX_CHARS`] characters, no control or format (Cf) characters.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct DisplayName(String);
-
-impl DisplayName {
-    pub const MAX_CHARS: usize = 100;
-
-    /// Parses a display name (trimming it).
-    ///
-    /// # Errors
-    ///
-    /// A [`DomainError`] on `display_name` if it is empty, too long or has a control character.
-    pub fn parse(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, true)
-    }
-
-    /// [`DisplayName::parse`] without the format-character rule, for values stored before it.
-    fn from_db(input: &str) -> Result<Self, DomainError> {
-        Self::checked(input, false)
-    }
-
-    fn checked(input: &str, refuse_format: bool) -> Result<Self, DomainError> {
-        const NAME: &str = "display_name";
-        let trimmed = input.trim();
-        if trimmed.is_empty() {
-            return Err(DomainError::new(
-                NAME,
-                "must not be empty (null removes it)",
-            ));
-        }
-        if longer_than(trimmed, Self::MAX_CHARS) {
-            return Err(DomainError::new(NAME, "must be at most 100 characters"));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(DomainError::new(
-                NAME,
-                "must not contain control characters",
-            ));
-        }
-        if refuse_format && has_format_character(trimmed) {
-            return Err(DomainError::new(NAME, FORMAT_CHARACTER));
-        }
-        Ok(DisplayName(trimmed.to_owned()))
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for DisplayName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DisplayName(<redacted>)")
-    }
-}
-
-impl Serialize for DisplayName {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl Decode for DisplayName {
-    fn decode(value: &DbValue) -> Result<Self, PgError> {
-        decode_str(value, "display_name", Self::from_db)
-    }
-}
-
-impl From<DisplayName> for ParameterValue {
-    fn from(value: DisplayName) -> Self {
-        ParameterValue::Str(value.0)
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-
-/// The canonical source a subscription points at: the row of `content_sources` to upsert.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub kind: SourceKind,
-    /// Unique per kind: channel id, lower-case subreddit name, or canonical feed URL.
-    pub identifier: String,
-    pub feed_url: String,
-    pub site_url: Option<String>,
-    /// A title found while resolving (a page's), if any; ingestion may fill it later.
-    pub title: Option<String>,
-}
-
-/// The longest title stored, in characters.
-pub const MAX_TITLE_CHARS: usize = 300;
-
-impl Source {
-    /// A YouTube channel.
-    #[must_use]
-    pub fn youtube(id: &YoutubeChannelId, title: Option<String>) -> Source {
-        Source {
-            kind: SourceKind::YoutubeChannel,
-            identifier: id.as_str().to_owned(),
-            feed_url: youtube_feed_url(id),
-            site_url: Some(format!("https://www.youtube.com/channel/{}", id.as_str())),
-            title: title.and_then(clean_title),
-        }
-    }
-
-    /// A subreddit.
-    #[must_use]
-    pub fn subreddit(name: &SubredditName) -> Source {
-        Source {
-            kind: SourceKind::Subreddit,
-            identifier: name.as_str().to_owned(),
-            feed_url: format!("https://www.reddit.com/r/{}/.rss", name.as_str()),
-            site_url: Some(subreddit_site_url(name)),
-            title: None,
-        }
-    }
-
-    /// A blog, by its feed's canonical URL; `site` is the page it was found on, if any.
-    #[must_use]
-    pub fn blog(feed: &WebUrl, site: Option<&WebUrl>, title: Option<String>) -> Source {
-        Source {
-            kind: SourceKind::Blog,
-            identifier: feed.as_str().to_owned(),
-            feed_url: feed.as_str().to_owned(),
-            site_url: site.map(|s| s.as_str().to_owned()),
-            title: title.and_then(clean_title),
-        }
-    }
-}
-
-/// A title with its whitespace collapsed and control characters dropped, at most
-/// [`MAX_TITLE_CHARS`] characters; `None` when nothing is left.
-#[must_use]
-pub fn clean_title(title: String) -> Option<String> {
-    let cleaned: String = title
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_TITLE_CHARS)
-        .collect();
-    let cleaned = cleaned.trim().to_owned();
-    (!cleaned.is_empty()).then_some(cleaned)
-}
-
-fn youtube_feed_url(id: &YoutubeChannelId) -> String {
-    format!(
-        "https://www.youtube.com/feeds/videos.xml?channel_id={}",
-        id.as_str()
-    )
-}
-
-fn subreddit_site_url(name: &SubredditName) -> String {
-    format!("https://www.reddit.com/r/{}/", name.as_str())
-}
-
-// ------------------------------------------------------------------------------------------------
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::Source;
+    use crate::sources::identity::{BAD_CHANNEL_ID, BAD_SUBREDDIT};
+    use crate::sources::web_url::{NOT_HTTP, USERINFO};
     use proptest::prelude::*;
 
     const ID: &str = "UCBa659QWEk1AI4Tg--mrJ2A";
-
-    #[test]
-    fn display_names_refuse_format_characters_but_stored_ones_still_read() {
-        for bad in ["My feed\u{202e}", "My\u{200b}feed", "\u{2067}feed"] {
-            let error = DisplayName::parse(bad).err();
-            assert_eq!(
-                error.map(|e| (e.field(), e.message())),
-                Some(("display_name", FORMAT_CHARACTER))
-            );
-        }
-        assert!(DisplayName::parse("My feed").is_ok());
-        assert!(DisplayName::decode(&DbValue::Str("My\u{200b}feed".into())).is_ok());
-    }
 
     fn channel(input: &str) -> String {
         match SourceInput::parse(input) {
@@ -764,40 +372,6 @@ mod tests {
             message(&format!("https://example.com/{}", "a".repeat(2040))),
             TOO_LONG
         );
-    }
-
-    #[test]
-    fn sources_are_canonical() {
-        let id = YoutubeChannelId::parse(ID).unwrap();
-        let source = Source::youtube(&id, Some("  A \n channel ".into()));
-        assert_eq!(source.kind, SourceKind::YoutubeChannel);
-        assert_eq!(source.identifier, ID);
-        assert_eq!(
-            source.feed_url,
-            format!("https://www.youtube.com/feeds/videos.xml?channel_id={ID}")
-        );
-        assert_eq!(source.title.as_deref(), Some("A channel"));
-        let name = SubredditName::parse("Rust").unwrap();
-        let source = Source::subreddit(&name);
-        assert_eq!(source.identifier, "rust");
-        assert_eq!(source.feed_url, "https://www.reddit.com/r/rust/.rss");
-        let feed = WebUrl::parse("HTTPS://Blog.Example/feed#x").unwrap();
-        let source = Source::blog(&feed, None, Some("   ".into()));
-        assert_eq!(source.identifier, "https://blog.example/feed");
-        assert_eq!(source.feed_url, source.identifier);
-        assert_eq!(source.title, None);
-        assert_eq!(
-            clean_title("é".repeat(400)).map(|t| t.chars().count()),
-            Some(300)
-        );
-    }
-
-    #[test]
-    fn debug_shows_only_the_origin() {
-        let url = WebUrl::parse("https://example.com/feed?token=secret").unwrap();
-        let debug = format!("{url:?}");
-        assert!(!debug.contains("secret"), "{debug}");
-        assert!(debug.contains("https://example.com"), "{debug}");
     }
 
     fn id_strategy() -> impl Strategy<Value = String> {

@@ -1,5 +1,5 @@
-//! Which URLs a user may make this service fetch: the check made before any request leaves,
-//! and a fetch that follows redirects with that check on every hop.
+//! Which URLs a user may make this service fetch: the check made before any request leaves
+//! (and, by [`super::client::get`], on every redirect's target).
 //!
 //! Two layers keep user-supplied URLs (subscriptions, feed URLs, redirects) away from
 //! private networks:
@@ -30,11 +30,8 @@
 //! end-to-end tests serve their fixture pages on loopback.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::{Duration, Instant};
 
 use url::{Host, Url};
-
-use crate::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
 
 /// What the check allows beyond public addresses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -216,89 +213,6 @@ fn embedded_v4(high: u16, low: u16) -> Ipv4Addr {
     Ipv4Addr::new(a, b, c, d)
 }
 
-// ------------------------------------------------------------------------------------------------
-
-/// Bounds of a [`fetch`]: all hops together within `timeout`, each body at most
-/// `max_bytes`, at most `max_redirects` redirects followed.
-#[derive(Debug, Clone, Copy)]
-pub struct FetchLimits {
-    pub timeout: Duration,
-    pub max_bytes: usize,
-    pub max_redirects: usize,
-}
-
-/// A response and the URL it came from (after redirects).
-#[derive(Debug, Clone)]
-pub struct Landed {
-    pub url: Url,
-    pub response: Fetched,
-}
-
-/// Why a guarded fetch gave no final response. Carries no URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FetchError {
-    /// The URL, or a redirect's target, is refused by [`check`].
-    Refused(Refusal),
-    /// More redirects than allowed.
-    TooManyRedirects,
-    /// A redirect without a usable `Location`.
-    BadRedirect,
-    /// The request failed (no response, timeout, too large, denied by the host).
-    Outbound(OutboundError),
-}
-
-/// `GET url` with `headers`, following up to `limits.max_redirects` redirects (301, 302,
-/// 303, 307, 308; `Location` resolved against the current URL), each hop checked by
-/// [`check`] before it is sent. The final response may have any other status.
-///
-/// # Errors
-///
-/// [`FetchError`]: refused before sending, too many or broken redirects, or the outbound
-/// error of the hop that failed (the time left for a hop is what remains of
-/// `limits.timeout`).
-pub async fn fetch(
-    outbound: &impl Outbound,
-    policy: NetPolicy,
-    url: Url,
-    headers: &[(&'static str, String)],
-    limits: FetchLimits,
-) -> Result<Landed, FetchError> {
-    let started = Instant::now();
-    let mut url = url;
-    let mut redirects = 0;
-    loop {
-        check(&url, policy).map_err(FetchError::Refused)?;
-        let remaining = limits
-            .timeout
-            .checked_sub(started.elapsed())
-            .filter(|d| !d.is_zero())
-            .ok_or(FetchError::Outbound(OutboundError::Timeout))?;
-        let request = FetchRequest {
-            url: url.as_str(),
-            headers: headers.to_vec(),
-            timeout: remaining,
-            max_bytes: limits.max_bytes,
-        };
-        let response = outbound
-            .fetch(&request)
-            .await
-            .map_err(FetchError::Outbound)?;
-        if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
-            return Ok(Landed { url, response });
-        }
-        if redirects >= limits.max_redirects {
-            return Err(FetchError::TooManyRedirects);
-        }
-        redirects += 1;
-        let location = response.header("location").ok_or(FetchError::BadRedirect)?;
-        let mut next = url
-            .join(location.trim())
-            .map_err(|_| FetchError::BadRedirect)?;
-        next.set_fragment(None);
-        url = next;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,114 +365,5 @@ mod tests {
         ] {
             assert!(refusal(url, LOOPBACK).is_some(), "{url}");
         }
-    }
-
-    /// Answers each URL from a list; panics on any other URL (so a refused URL that was
-    /// sent fails the test).
-    struct Script(Vec<(&'static str, u16, Option<&'static str>)>);
-
-    impl Outbound for Script {
-        async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
-            let (_, status, location) = self
-                .0
-                .iter()
-                .find(|(url, _, _)| *url == request.url)
-                .unwrap_or_else(|| panic!("unexpected fetch of {}", request.url));
-            Ok(Fetched {
-                status: *status,
-                headers: location
-                    .iter()
-                    .map(|l| ("location".to_owned(), (*l).to_owned()))
-                    .collect(),
-                body: Vec::new(),
-            })
-        }
-    }
-
-    const LIMITS: FetchLimits = FetchLimits {
-        timeout: Duration::from_secs(5),
-        max_bytes: 1024,
-        max_redirects: 5,
-    };
-
-    fn run<T>(future: impl Future<Output = T>) -> T {
-        futures_util::FutureExt::now_or_never(future).expect("ready")
-    }
-
-    #[test]
-    fn redirects_are_followed_and_checked() {
-        let script = Script(vec![
-            ("https://a.example/", 301, Some("/b#frag")),
-            ("https://a.example/b", 302, Some("https://c.example/feed")),
-            ("https://c.example/feed", 200, None),
-        ]);
-        let url = Url::parse("https://a.example/").unwrap();
-        let landed = run(fetch(&script, STRICT, url, &[], LIMITS)).unwrap();
-        assert_eq!(landed.url.as_str(), "https://c.example/feed");
-        assert_eq!(landed.response.status, 200);
-
-        // A redirect to a private address is refused before it is sent (Script would panic).
-        let script = Script(vec![(
-            "https://a.example/",
-            302,
-            Some("http://169.254.169.254/latest/meta-data/"),
-        )]);
-        let url = Url::parse("https://a.example/").unwrap();
-        assert_eq!(
-            run(fetch(&script, STRICT, url, &[], LIMITS)).unwrap_err(),
-            FetchError::Refused(Refusal::PrivateAddress)
-        );
-
-        // The first URL is checked too.
-        let url = Url::parse("http://10.0.0.1/").unwrap();
-        assert_eq!(
-            run(fetch(&Script(vec![]), STRICT, url, &[], LIMITS)).unwrap_err(),
-            FetchError::Refused(Refusal::PrivateAddress)
-        );
-    }
-
-    #[test]
-    fn redirects_are_bounded() {
-        let script = Script(vec![
-            ("https://a.example/0", 302, Some("/1")),
-            ("https://a.example/1", 302, Some("/2")),
-            ("https://a.example/2", 302, Some("/3")),
-            ("https://a.example/3", 302, Some("/4")),
-            ("https://a.example/4", 302, Some("/5")),
-            ("https://a.example/5", 302, Some("/6")),
-            ("https://a.example/6", 200, None),
-        ]);
-        let url = Url::parse("https://a.example/0").unwrap();
-        assert_eq!(
-            run(fetch(&script, STRICT, url.clone(), &[], LIMITS)).unwrap_err(),
-            FetchError::TooManyRedirects
-        );
-        let six = FetchLimits {
-            max_redirects: 6,
-            ..LIMITS
-        };
-        assert_eq!(
-            run(fetch(&script, STRICT, url, &[], six))
-                .unwrap()
-                .url
-                .path(),
-            "/6"
-        );
-        let script = Script(vec![("https://a.example/", 301, None)]);
-        let url = Url::parse("https://a.example/").unwrap();
-        assert_eq!(
-            run(fetch(&script, STRICT, url, &[], LIMITS)).unwrap_err(),
-            FetchError::BadRedirect
-        );
-        // 304 is an answer, not a redirect.
-        let script = Script(vec![("https://a.example/", 304, None)]);
-        let url = Url::parse("https://a.example/").unwrap();
-        assert_eq!(
-            run(fetch(&script, STRICT, url, &[], LIMITS))
-                .unwrap()
-                .response
-                .status,
-            304
-        );
     }
 }
