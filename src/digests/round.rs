@@ -27,7 +27,7 @@ pub struct RoundSettings {
 }
 
 /// What a round did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RoundReport {
     pub claimed: u32,
     /// Digests written with items.

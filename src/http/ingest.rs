@@ -10,10 +10,16 @@
 //!   but left for the next round (the round's budget, `ingest_round_budget_ms`, was spent).
 //! - 401 without the token, 503 when `api_token` is unusable or the database is down,
 //!   404 elsewhere, 405 for another method.
+//!
+//! `POST /internal/digests?limit=&as_of=` ([`DIGESTS_PATH`]): one digest round
+//! ([`crate::digests::round`]) at `as_of` (RFC 3339; default now: tests and backfills name
+//! the instant), for at most `limit` users (1 to 500, default 100). 200 `{"claimed",
+//! "built", "skipped", "not_due", "existed", "duration_ms"}`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::json;
@@ -22,6 +28,7 @@ use super::bearer::require_bearer;
 use super::config::{allow_loopback, millis, operator_token, origin};
 use super::{ApiError, Request, Response, serialized_response};
 use crate::db::Db;
+use crate::digests::round::{self as digest_round, RoundSettings};
 use crate::ingest::{IngestSettings, MAX_BATCH, RoundReport, run_round};
 use crate::models::account::{self, ThrottlePolicy};
 use crate::observability::log;
@@ -29,6 +36,17 @@ use crate::outbound::Outbound;
 
 /// The route.
 pub const PATH: &str = "/internal/ingest";
+
+/// The digest round's route (operator token).
+pub const DIGESTS_PATH: &str = "/internal/digests";
+
+/// Users one digest round claims at most, and by default.
+pub const MAX_DIGEST_BATCH: u32 = 500;
+pub const DEFAULT_DIGEST_BATCH: u32 = 100;
+
+/// How long a digest round's claim holds: far longer than a round can last (its users'
+/// statements, each bounded by `db_timeout_ms`).
+pub const DIGEST_LEASE_SECONDS: u32 = 15 * 60;
 
 /// The maintenance round's route (operator token): one bounded round deleting what has
 /// expired in the account tables (see [`maintenance`]).
@@ -61,12 +79,17 @@ pub struct IngestVariables {
     /// same variable the database calls are bounded by: reserved in the round's budget for
     /// each statement.
     pub db_timeout_ms: Option<String>,
+    /// The local time digests close at, `HH:MM` (default `07:00`).
+    pub digest_local_time: Option<String>,
+    /// The weekday of weekly and two-weekly digests, in English (default `monday`).
+    pub digest_weekday: Option<String>,
 }
 
 /// The component's settings, read once per instance.
 pub struct IngestConfig {
     token: Result<String, &'static str>,
     pub settings: IngestSettings,
+    pub digests: RoundSettings,
 }
 
 impl fmt::Debug for IngestConfig {
@@ -74,6 +97,7 @@ impl fmt::Debug for IngestConfig {
         f.debug_struct("IngestConfig")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("settings", &self.settings)
+            .field("digests", &self.digests)
             .finish()
     }
 }
@@ -95,7 +119,17 @@ impl IngestConfig {
             settings.round_budget = ms;
         }
         settings.round_budget = settings.round_budget.max(settings.min_round_budget());
-        IngestConfig { token, settings }
+        let digests = RoundSettings {
+            local_time: local_time(vars.digest_local_time.as_deref()),
+            weekday: weekday(vars.digest_weekday.as_deref()),
+            limit: DEFAULT_DIGEST_BATCH,
+            lease_seconds: DIGEST_LEASE_SECONDS,
+        };
+        IngestConfig {
+            token,
+            settings,
+            digests,
+        }
     }
 }
 
@@ -127,7 +161,7 @@ async fn route(
     outbound: &impl Outbound,
 ) -> Result<Response, ApiError> {
     let path = request.uri().path();
-    if path != PATH && path != MAINTENANCE_PATH {
+    if path != PATH && path != MAINTENANCE_PATH && path != DIGESTS_PATH {
         return Err(ApiError::NotFound("no such route"));
     }
     if request.method() != Method::POST {
@@ -142,6 +176,9 @@ async fn route(
     require_bearer(request.headers(), token)?;
     if path == MAINTENANCE_PATH {
         return maintenance(db).await;
+    }
+    if path == DIGESTS_PATH {
+        return digests(request, config, db).await;
     }
     let mut settings = config.settings.clone();
     settings.batch = limit(request.uri().query())?.unwrap_or(settings.batch);
@@ -186,6 +223,86 @@ async fn maintenance(db: &impl Db) -> Result<Response, ApiError> {
     serialized_response(StatusCode::OK, &done)
 }
 
+/// The response body of a digest round.
+#[derive(Debug, Serialize)]
+struct DigestRoundBody {
+    #[serde(flatten)]
+    report: digest_round::RoundReport,
+    duration_ms: u64,
+}
+
+/// `POST /internal/digests?limit=&as_of=`: one digest round.
+async fn digests(
+    request: &Request,
+    config: &IngestConfig,
+    db: &impl Db,
+) -> Result<Response, ApiError> {
+    let (limit, as_of) = digest_query(request.uri().query())?;
+    let mut settings = config.digests;
+    settings.limit = limit.unwrap_or(settings.limit);
+    let as_of = as_of.unwrap_or_else(Utc::now);
+    let started = Instant::now();
+    let report = digest_round::run(db, as_of, &settings).await?;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    log::info(
+        "digest_round_completed",
+        json!({ "report": report, "duration_ms": duration_ms }),
+    );
+    serialized_response(
+        StatusCode::OK,
+        &DigestRoundBody {
+            report,
+            duration_ms,
+        },
+    )
+}
+
+/// `limit` (1 to [`MAX_DIGEST_BATCH`]) and `as_of` (RFC 3339) of a digest round; anything
+/// else is 400.
+fn digest_query(query: Option<&str>) -> Result<(Option<u32>, Option<DateTime<Utc>>), ApiError> {
+    let (mut limit, mut as_of) = (None, None);
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "limit" => {
+                limit = Some(
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=MAX_DIGEST_BATCH).contains(n))
+                        .ok_or(ApiError::BadRequest(
+                            "limit must be an integer from 1 to 500",
+                        ))?,
+                );
+            }
+            "as_of" => {
+                as_of = Some(
+                    DateTime::parse_from_rfc3339(&value)
+                        .map(|at| at.with_timezone(&Utc))
+                        .map_err(|_| {
+                            ApiError::BadRequest("as_of must be an RFC 3339 date-time")
+                        })?,
+                );
+            }
+            _ => return Err(ApiError::BadRequest("unknown query parameter")),
+        }
+    }
+    Ok((limit, as_of))
+}
+
+/// `digest_local_time` (`HH:MM`); 07:00 when unset or not a time.
+fn local_time(value: Option<&str>) -> NaiveTime {
+    value
+        .and_then(|v| NaiveTime::parse_from_str(v.trim(), "%H:%M").ok())
+        .unwrap_or(NaiveTime::MIN + chrono::Duration::hours(7))
+}
+
+/// `digest_weekday` (`monday`, `Mon`, ...); Monday when unset or not a weekday.
+fn weekday(value: Option<&str>) -> Weekday {
+    value
+        .and_then(|v| v.trim().parse::<Weekday>().ok())
+        .unwrap_or(Weekday::Mon)
+}
+
 /// `limit` from the query string: 1 to [`MAX_BATCH`].
 fn limit(query: Option<&str>) -> Result<Option<u32>, ApiError> {
     let Some(query) = query else {
@@ -210,6 +327,35 @@ fn limit(query: Option<&str>) -> Result<Option<u32>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_query_reads_limit_and_as_of_and_refuses_the_rest() {
+        assert_eq!(digest_query(None), Ok((None, None)));
+        let (limit, as_of) = digest_query(Some("limit=3&as_of=2026-03-29T01%3A30%3A00%2B01%3A00"))
+            .expect("valid query");
+        assert_eq!(limit, Some(3));
+        assert_eq!(
+            as_of.map(|t| t.to_rfc3339()),
+            Some("2026-03-29T00:30:00+00:00".to_owned())
+        );
+        for bad in ["limit=0", "limit=501", "as_of=yesterday", "as_of=2026-03-29", "x=1"] {
+            assert!(digest_query(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digest_time_and_weekday_have_defaults() {
+        assert_eq!(local_time(None), NaiveTime::from_hms_opt(7, 0, 0).expect("07:00"));
+        assert_eq!(
+            local_time(Some(" 18:30 ")),
+            NaiveTime::from_hms_opt(18, 30, 0).expect("18:30")
+        );
+        assert_eq!(local_time(Some("25:00")), NaiveTime::from_hms_opt(7, 0, 0).expect("07:00"));
+        assert_eq!(weekday(None), Weekday::Mon);
+        assert_eq!(weekday(Some("friday")), Weekday::Fri);
+        assert_eq!(weekday(Some("Sun")), Weekday::Sun);
+        assert_eq!(weekday(Some("someday")), Weekday::Mon);
+    }
 
     #[test]
     fn limit_is_bounded() {

@@ -34,6 +34,7 @@ mod auth;
 mod checks;
 mod client;
 mod concurrency;
+mod digests;
 mod expect;
 mod feed_server;
 #[path = "../common/feeds.rs"]
@@ -217,6 +218,7 @@ fn subscribe_ingest_and_read_the_feed() {
     let spin = Spin::start_with(&pg, &flow::options(&feeds));
     let mut checks = checks::Checks::new();
     flow::checks(&spin, &pg, &feeds, &mut checks);
+    digests::checks(&spin, &pg, &mut checks);
     checks.run("after the flow: no session idle in transaction", || {
         assert_eq!(pg.idle_in_transaction(), "0");
     });

@@ -25,6 +25,8 @@ async fn variables() -> IngestVariables {
         ingest_fetch_timeout_ms: variable("ingest_fetch_timeout_ms").await,
         ingest_round_budget_ms: variable("ingest_round_budget_ms").await,
         db_timeout_ms: variable("db_timeout_ms").await,
+        digest_local_time: variable("digest_local_time").await,
+        digest_weekday: variable("digest_weekday").await,
     }
 }
 
