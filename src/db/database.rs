@@ -119,8 +119,12 @@ const BUSY_LATENESS: Duration = Duration::from_millis(10);
 /// database from an instance that kept the call's earlier steps waiting.
 const PROBE: Duration = Duration::from_millis(100);
 /// How many times the timeout a call may get back, in all, for the time a busy instance
-/// kept it from running.
+/// kept it from running...
 const MAX_EXTENSIONS: u32 = 3;
+/// ...and at least this long: how long a busy instance keeps a call from running depends on
+/// the machine's load (24 hashes on 2 cores kept calls waiting 3 to 6 s), not on
+/// `db_timeout_ms`, so a short timeout must not leave it less room.
+const MIN_BUSY_ALLOWANCE: Duration = Duration::from_secs(5);
 
 /// What a call does, for the retry policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,12 +209,13 @@ impl<K: Connector> Database<K> {
     /// first. So when the timer fires, the call is looked at again after letting the
     /// executor deliver what has arrived ([`settle`]); and while the timer's wakeup comes
     /// late (by [`BUSY_LATENESS`] or more after the deadline: the instance was busy), the
-    /// call gets the time it lost again, up to [`MAX_EXTENSIONS`] times `timeout` in all.
+    /// call gets the time it lost again, up to [`MAX_EXTENSIONS`] times `timeout` (at least
+    /// [`MIN_BUSY_ALLOWANCE`]) in all.
     /// A timer that wakes on time gives the call one [`PROBE`] more (the instance may be
     /// free now and have kept the call's earlier steps waiting); a second timer on time
     /// ends it. A database that does not answer gives `Timeout` at `until` + [`PROBE`] on
-    /// an instance that is not kept busy; at worst (1 + [`MAX_EXTENSIONS`]) times the
-    /// timeout on one that is.
+    /// an instance that is not kept busy; at worst the timeout plus that allowance (and the
+    /// last wakeup's lateness) on one that is.
     async fn until<T>(
         &self,
         until: Instant,
@@ -222,7 +227,10 @@ impl<K: Connector> Database<K> {
         let mut until = until;
         let mut extended = Duration::ZERO;
         let mut probed = false;
-        let most = self.timeout.saturating_mul(MAX_EXTENSIONS);
+        let most = self
+            .timeout
+            .saturating_mul(MAX_EXTENSIONS)
+            .max(MIN_BUSY_ALLOWANCE);
         loop {
             {
                 let timer = std::pin::pin!(self.connector.sleep(budget));
@@ -246,7 +254,9 @@ impl<K: Connector> Database<K> {
                 probed = true;
                 PROBE.min(self.timeout)
             } else {
-                late.min(self.timeout)
+                // All the time it lost: an answer that arrives meanwhile still ends the wait
+                // at once; only the verdict of a timeout waits.
+                late
             }
             .min(left);
             extended += budget;

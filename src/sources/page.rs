@@ -58,7 +58,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// What an HTML page says about itself, read with a WHATWG tokenizer.
 #[derive(Debug, Default)]
-pub(super) struct Page {
+pub(super) struct HtmlPage {
     title: Option<String>,
     og_title: Option<String>,
     canonical: Option<String>,
@@ -70,12 +70,12 @@ pub(super) struct Page {
     pub(super) feed_links: Vec<String>,
 }
 
-impl Page {
-    pub(super) fn scan(body: &[u8]) -> Page {
+impl HtmlPage {
+    pub(super) fn scan(body: &[u8]) -> HtmlPage {
         let mut emitter = DefaultEmitter::default();
         // Script, style and title contents are raw text, not markup.
         emitter.naively_switch_states(true);
-        let mut page = Page::default();
+        let mut page = HtmlPage::default();
         let mut in_title = false;
         let mut title = String::new();
         for token in Tokenizer::new_with_emitter(body, emitter).flatten() {

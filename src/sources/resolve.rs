@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::page::{Page, channel_id_in_data, is_feed};
+use super::page::{HtmlPage, channel_id_in_data, is_feed};
 use crate::domain::DomainError;
 use crate::ingest::parse::parse_feed;
 use crate::outbound::client::{self, FetchLimits, Landed};
@@ -185,7 +185,7 @@ pub async fn resolve(
                 .join(path)
                 .map_err(|_| ResolveError::Refused(Refusal::InvalidUrl))?;
             let landed = get(outbound, settings, url, MAX_YOUTUBE_PAGE_BYTES).await?;
-            let page = Page::scan(&landed.response.body);
+            let page = HtmlPage::scan(&landed.response.body);
             let id = page
                 .channel_id()
                 .or_else(|| channel_id_in_data(&landed.response.body))
@@ -197,7 +197,7 @@ pub async fn resolve(
             if is_feed(&landed.response) {
                 return blog(landed);
             }
-            let page = Page::scan(&landed.response.body);
+            let page = HtmlPage::scan(&landed.response.body);
             let base = page
                 .base
                 .as_deref()
