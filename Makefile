@@ -50,7 +50,7 @@ RUN_E2E = log="$$(mktemp)"; trap 'rm -f "$$log"' EXIT; \
 	fi; \
 	echo "make: $$ran end-to-end test(s) passed under spin"
 
-.PHONY: help up down db-start db-shell db-migrate health ingest maintenance logs test test-steps e2e e2e-or-skip \
+.PHONY: help up down db-start db-shell db-migrate health ingest digests maintenance logs test test-steps e2e e2e-or-skip \
 	fmt lint build check-manifest wasm-target
 
 help: ## List the targets
@@ -131,6 +131,17 @@ ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until
 	    | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/ingest")" \
 	    || { echo "make ingest: POST /internal/ingest failed: $$body" >&2; exit 1; }; \
 	  echo "make ingest: round $$round: $$body"; \
+	  claimed="$$(printf '%s' "$$body" | sed -n 's/.*"claimed":\([0-9][0-9]*\).*/\1/p')"; \
+	  [ "$${claimed:-0}" -gt 0 ] || break; \
+	done
+
+digests: ## Run digest rounds (POST /internal/digests) on the running app until nobody is due
+	@$(OPERATOR_TOKEN); \
+	for round in $$(seq 1 $(INGEST_ROUNDS)); do \
+	  body="$$(printf 'header = "Authorization: Bearer %s"\n' "$$token" \
+	    | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/digests")" \
+	    || { echo "make digests: POST /internal/digests failed: $$body" >&2; exit 1; }; \
+	  echo "make digests: round $$round: $$body"; \
 	  claimed="$$(printf '%s' "$$body" | sed -n 's/.*"claimed":\([0-9][0-9]*\).*/\1/p')"; \
 	  [ "$${claimed:-0}" -gt 0 ] || break; \
 	done

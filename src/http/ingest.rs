@@ -278,9 +278,7 @@ fn digest_query(query: Option<&str>) -> Result<(Option<u32>, Option<DateTime<Utc
                 as_of = Some(
                     DateTime::parse_from_rfc3339(&value)
                         .map(|at| at.with_timezone(&Utc))
-                        .map_err(|_| {
-                            ApiError::BadRequest("as_of must be an RFC 3339 date-time")
-                        })?,
+                        .map_err(|_| ApiError::BadRequest("as_of must be an RFC 3339 date-time"))?,
                 );
             }
             _ => return Err(ApiError::BadRequest("unknown query parameter")),
@@ -338,19 +336,31 @@ mod tests {
             as_of.map(|t| t.to_rfc3339()),
             Some("2026-03-29T00:30:00+00:00".to_owned())
         );
-        for bad in ["limit=0", "limit=501", "as_of=yesterday", "as_of=2026-03-29", "x=1"] {
+        for bad in [
+            "limit=0",
+            "limit=501",
+            "as_of=yesterday",
+            "as_of=2026-03-29",
+            "x=1",
+        ] {
             assert!(digest_query(Some(bad)).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn digest_time_and_weekday_have_defaults() {
-        assert_eq!(local_time(None), NaiveTime::from_hms_opt(7, 0, 0).expect("07:00"));
+        assert_eq!(
+            local_time(None),
+            NaiveTime::from_hms_opt(7, 0, 0).expect("07:00")
+        );
         assert_eq!(
             local_time(Some(" 18:30 ")),
             NaiveTime::from_hms_opt(18, 30, 0).expect("18:30")
         );
-        assert_eq!(local_time(Some("25:00")), NaiveTime::from_hms_opt(7, 0, 0).expect("07:00"));
+        assert_eq!(
+            local_time(Some("25:00")),
+            NaiveTime::from_hms_opt(7, 0, 0).expect("07:00")
+        );
         assert_eq!(weekday(None), Weekday::Mon);
         assert_eq!(weekday(Some("friday")), Weekday::Fri);
         assert_eq!(weekday(Some("Sun")), Weekday::Sun);
@@ -376,8 +386,17 @@ mod tests {
             reddit_origin: Some("ftp://x".into()),
             ingest_round_budget_ms: Some("30000".into()),
             db_timeout_ms: Some("500".into()),
+            digest_local_time: Some("06:15".into()),
+            digest_weekday: Some("saturday".into()),
         });
         assert_eq!(config.token.as_deref(), Ok("secret-token-0123456789"));
+        assert_eq!(
+            (config.digests.local_time, config.digests.weekday),
+            (
+                NaiveTime::from_hms_opt(6, 15, 0).expect("06:15"),
+                Weekday::Sat
+            )
+        );
         assert!(config.settings.fetch.net.allow_loopback);
         assert_eq!(
             config

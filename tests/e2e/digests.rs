@@ -44,7 +44,10 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
                    AND ci.published_at <= '2025-06-02T07:00:00Z'",
             );
             let expected: u32 = expected.parse().expect("count");
-            assert!(expected > 1, "the fixtures have items in the week: {expected}");
+            assert!(
+                expected > 1,
+                "the fixtures have items in the week: {expected}"
+            );
             assert_eq!(
                 period,
                 format!(
@@ -66,7 +69,8 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
             ));
             assert_eq!(first_round, sources_with_items);
             // Standard length: excerpts of at most 280 characters.
-            let longest = pg.psql("SELECT COALESCE(max(char_length(excerpt)), 0) FROM digest_items");
+            let longest =
+                pg.psql("SELECT COALESCE(max(char_length(excerpt)), 0) FROM digest_items");
             assert!(longest.parse::<u32>().is_ok_and(|n| n <= 280), "{longest}");
             // The same round again: nothing is due, nothing is built twice.
             let again = round(spin, "as_of=2025-06-02T08%3A00%3A00Z");
@@ -91,8 +95,7 @@ pub fn checks(spin: &Spin, pg: &Postgres, checks: &mut Checks) {
     );
     checks.run("digests: a bad query is 400, never a round", || {
         for query in ["as_of=yesterday", "limit=0", "limit=501", "other=1"] {
-            let response =
-                spin.send(&Request::new("POST", &format!("/internal/digests?{query}")));
+            let response = spin.send(&Request::new("POST", &format!("/internal/digests?{query}")));
             assert_eq!(response.status, 400, "{query}: {}", response.text());
         }
         let response = spin.send(&Request::new("GET", "/internal/digests"));
