@@ -41,7 +41,7 @@ use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::jwt::{self, HeaderRefusal};
+use super::jwt::{self, HeaderRefusal, Invalid};
 use crate::observability::log;
 use crate::outbound::{Outbound, OutboundError, client};
 
@@ -509,15 +509,13 @@ fn audience_matches(audience: &Value, client_id: &str) -> bool {
 }
 
 fn validation_error(error: ValidationError) -> GoogleError {
-    match error {
-        ValidationError::AlgorithmMismatch { .. } => GoogleError::AlgorithmRefused,
-        ValidationError::InvalidSignatureLen { .. }
-        | ValidationError::MalformedSignature(_)
-        | ValidationError::InvalidSignature => GoogleError::BadSignature,
-        ValidationError::Expired => GoogleError::Expired,
-        ValidationError::NotMature => GoogleError::NotYetValid,
-        ValidationError::NoClaim(_) => GoogleError::MissingClaim,
-        _ => GoogleError::Malformed,
+    match Invalid::from(error) {
+        Invalid::AlgorithmRefused => GoogleError::AlgorithmRefused,
+        Invalid::BadSignature => GoogleError::BadSignature,
+        Invalid::Expired => GoogleError::Expired,
+        Invalid::NotYetValid => GoogleError::NotYetValid,
+        Invalid::MissingClaim => GoogleError::MissingClaim,
+        Invalid::Malformed => GoogleError::Malformed,
     }
 }
 

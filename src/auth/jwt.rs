@@ -1,6 +1,6 @@
 //! The header checks that access tokens and Google's ID tokens share, before any key is used.
 
-use jwt_compact::UntrustedToken;
+use jwt_compact::{UntrustedToken, ValidationError};
 
 /// Why a token's header was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,4 +25,30 @@ pub fn key_id<'t>(
         .key_id
         .as_deref()
         .ok_or(HeaderRefusal::MissingKeyId)
+}
+
+/// Why a token failed `jwt-compact`'s validation, in the terms both kinds of token report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    AlgorithmRefused,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    MissingClaim,
+    Malformed,
+}
+
+impl From<ValidationError> for Invalid {
+    fn from(error: ValidationError) -> Invalid {
+        match error {
+            ValidationError::AlgorithmMismatch { .. } => Invalid::AlgorithmRefused,
+            ValidationError::InvalidSignatureLen { .. }
+            | ValidationError::MalformedSignature(_)
+            | ValidationError::InvalidSignature => Invalid::BadSignature,
+            ValidationError::Expired => Invalid::Expired,
+            ValidationError::NotMature => Invalid::NotYetValid,
+            ValidationError::NoClaim(_) => Invalid::MissingClaim,
+            _ => Invalid::Malformed,
+        }
+    }
 }

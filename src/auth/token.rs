@@ -24,7 +24,7 @@ use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken, Val
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::jwt::{self, HeaderRefusal};
+use super::jwt::{self, HeaderRefusal, Invalid};
 use crate::domain::UserId;
 
 /// How long an access token is valid.
@@ -347,14 +347,13 @@ impl AccessTokens {
 }
 
 fn validation_error(error: ValidationError) -> TokenError {
-    match error {
-        ValidationError::AlgorithmMismatch { .. } => TokenError::AlgorithmRefused,
-        ValidationError::InvalidSignatureLen { .. }
-        | ValidationError::MalformedSignature(_)
-        | ValidationError::InvalidSignature => TokenError::BadSignature,
-        ValidationError::Expired => TokenError::Expired,
-        ValidationError::NoClaim(_) => TokenError::MissingClaim,
-        _ => TokenError::Malformed,
+    match Invalid::from(error) {
+        Invalid::AlgorithmRefused => TokenError::AlgorithmRefused,
+        Invalid::BadSignature => TokenError::BadSignature,
+        Invalid::Expired => TokenError::Expired,
+        Invalid::MissingClaim => TokenError::MissingClaim,
+        // `NotMature` is not raised here: `verify` does not check `nbf`.
+        Invalid::NotYetValid | Invalid::Malformed => TokenError::Malformed,
     }
 }
 
