@@ -182,3 +182,43 @@ async fn a_user_who_follows_nothing_is_rescheduled_not_built() {
     let report = env.round("2026-03-12T08:00:00Z").await;
     assert_eq!(report.claimed, 0, "not due before its time: {report:?}");
 }
+
+#[tokio::test]
+async fn one_users_failure_is_counted_and_the_round_goes_on() {
+    let env = Env::new().await;
+    daily_reader(&env).await;
+    env.sql(
+        "INSERT INTO users (email, name, timezone) VALUES ('broken@example.org', 'Broken', 'UTC');
+         INSERT INTO user_preferences (user_id, update_frequency, summary_length)
+           SELECT id, 'daily', 'concise' FROM users WHERE email = 'broken@example.org';
+         INSERT INTO user_subscriptions (user_id, source_id, created_at)
+           SELECT u.id, s.id, '2026-03-01T00:00:00Z'
+           FROM users u, content_sources s WHERE u.email = 'broken@example.org';
+         -- This user's digest cannot be written (an error of the statement, not of the
+         -- database's availability).
+         CREATE FUNCTION refuse_broken() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.user_id = (SELECT id FROM users WHERE email = 'broken@example.org') THEN
+                 RAISE EXCEPTION 'refused for the test';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_broken BEFORE INSERT ON digests
+             FOR EACH ROW EXECUTE FUNCTION refuse_broken();",
+    )
+    .await;
+    let report = env.round("2026-03-11T08:00:00Z").await;
+    assert_eq!(
+        (report.claimed, report.built, report.failed),
+        (2, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        env.one("SELECT string_agg(u.email, ',') FROM digests d JOIN users u ON u.id = d.user_id")
+            .await,
+        "reader@example.org"
+    );
+    // The failed user stays leased: the next round does not claim them again at once.
+    let again = env.round("2026-03-11T08:00:00Z").await;
+    assert_eq!(again.claimed, 0, "{again:?}");
+}

@@ -12,6 +12,7 @@ use super::schedule::Schedule;
 use crate::db::{Db, DbError, Timestamp};
 use crate::models::digest::store::{self, NewDigest};
 use crate::models::digest::{Candidate, Claimed};
+use crate::observability::log;
 
 /// How a round runs (the components' variables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub struct RoundReport {
     pub not_due: u32,
     /// Periods already built by another round.
     pub existed: u32,
+    /// Users whose digest failed with an error of their own (logged; left leased, so they
+    /// are tried again when the lease ends). A database that is unavailable ends the round.
+    pub failed: u32,
 }
 
 fn schedule(user: &Claimed, settings: &RoundSettings) -> Schedule {
@@ -61,7 +65,60 @@ fn items(candidates: &[Candidate], budget: Budget) -> Vec<(i64, Option<String>)>
         .collect()
 }
 
-/// Runs one round at `as_of`.
+/// What building one user's digest did.
+enum Outcome {
+    NotDue,
+    Built,
+    Skipped,
+    Existed,
+}
+
+/// Builds `user`'s digest due at `as_of`, or moves their schedule when none is due.
+async fn build_one(
+    db: &impl Db,
+    as_of: DateTime<Utc>,
+    settings: &RoundSettings,
+    user: &Claimed,
+) -> Result<Outcome, DbError> {
+    let schedule = schedule(user, settings);
+    let previous_end = user.previous_end.map(|t| t.as_datetime());
+    let period = user
+        .first_followed
+        .and_then(|first| schedule.due(as_of, previous_end, first.as_datetime()));
+    let Some(period) = period else {
+        let after = previous_end.map_or(as_of, |end| end.max(as_of));
+        store::reschedule(db, user.user_id, Timestamp::new(schedule.next_close(after))).await?;
+        return Ok(Outcome::NotDue);
+    };
+    let budget = Budget::of(user.summary_length);
+    let candidates = store::candidates(
+        db,
+        user.user_id,
+        Timestamp::new(period.start),
+        Timestamp::new(period.end),
+        budget.items,
+    )
+    .await?;
+    let items = items(&candidates, budget);
+    let empty = items.is_empty();
+    let digest = NewDigest {
+        user: user.user_id,
+        start: Timestamp::new(period.start),
+        end: Timestamp::new(period.end),
+        update_frequency: user.update_frequency.as_str(),
+        summary_length: user.summary_length.as_str(),
+        items,
+        next_due: Timestamp::new(schedule.next_close(period.end)),
+    };
+    Ok(match store::build(db, &digest).await? {
+        None => Outcome::Existed,
+        Some(_) if empty => Outcome::Skipped,
+        Some(_) => Outcome::Built,
+    })
+}
+
+/// Runs one round at `as_of`. One user's failure is logged and counted, and the round goes
+/// on with the others, unless the database is unavailable.
 pub async fn run(
     db: &impl Db,
     as_of: DateTime<Utc>,
@@ -79,41 +136,21 @@ pub async fn run(
         ..RoundReport::default()
     };
     for user in &claimed {
-        let schedule = schedule(user, settings);
-        let previous_end = user.previous_end.map(|t| t.as_datetime());
-        let period = user
-            .first_followed
-            .and_then(|first| schedule.due(as_of, previous_end, first.as_datetime()));
-        let Some(period) = period else {
-            let after = previous_end.map_or(as_of, |end| end.max(as_of));
-            store::reschedule(db, user.user_id, Timestamp::new(schedule.next_close(after))).await?;
-            report.not_due += 1;
-            continue;
-        };
-        let budget = Budget::of(user.summary_length);
-        let candidates = store::candidates(
-            db,
-            user.user_id,
-            Timestamp::new(period.start),
-            Timestamp::new(period.end),
-            budget.items,
-        )
-        .await?;
-        let items = items(&candidates, budget);
-        let empty = items.is_empty();
-        let digest = NewDigest {
-            user: user.user_id,
-            start: Timestamp::new(period.start),
-            end: Timestamp::new(period.end),
-            update_frequency: user.update_frequency.as_str(),
-            summary_length: user.summary_length.as_str(),
-            items,
-            next_due: Timestamp::new(schedule.next_close(period.end)),
-        };
-        match store::build(db, &digest).await? {
-            None => report.existed += 1,
-            Some(_) if empty => report.skipped += 1,
-            Some(_) => report.built += 1,
+        match build_one(db, as_of, settings, user).await {
+            Ok(Outcome::NotDue) => report.not_due += 1,
+            Ok(Outcome::Built) => report.built += 1,
+            Ok(Outcome::Skipped) => report.skipped += 1,
+            Ok(Outcome::Existed) => report.existed += 1,
+            Err(error @ (DbError::Unavailable(_) | DbError::OutcomeUnknown(_))) => {
+                return Err(error);
+            }
+            Err(error) => {
+                log::warn(
+                    "digest_build_failed",
+                    serde_json::json!({ "user_id": user.user_id.to_string(), "error_kind": error.kind() }),
+                );
+                report.failed += 1;
+            }
         }
     }
     Ok(report)

@@ -14,7 +14,7 @@
 //! `POST /internal/digests?limit=&as_of=` ([`DIGESTS_PATH`]): one digest round
 //! ([`crate::digests::round`]) at `as_of` (RFC 3339; default now: tests and backfills name
 //! the instant), for at most `limit` users (1 to 500, default 100). 200 `{"claimed",
-//! "built", "skipped", "not_due", "existed", "duration_ms"}`.
+//! "built", "skipped", "not_due", "existed", "failed", "duration_ms"}`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
