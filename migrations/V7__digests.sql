@@ -38,6 +38,29 @@ $$;
 CREATE TRIGGER trg_users_digest_schedule AFTER INSERT ON users
     FOR EACH ROW EXECUTE FUNCTION add_digest_schedule();
 
+-- A change of frequency or time zone takes effect at the next round: the user's schedule is
+-- computed again then (due_at NULL), from the end of their latest digest.
+CREATE FUNCTION reset_digest_schedule() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'users' THEN
+        UPDATE digest_schedules SET due_at = NULL WHERE user_id = NEW.id;
+    ELSE
+        UPDATE digest_schedules SET due_at = NULL WHERE user_id = NEW.user_id;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER trg_users_digest_schedule_timezone AFTER UPDATE OF timezone ON users
+    FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
+    EXECUTE FUNCTION reset_digest_schedule();
+
+CREATE TRIGGER trg_user_preferences_digest_schedule AFTER UPDATE OF update_frequency
+    ON user_preferences
+    FOR EACH ROW WHEN (OLD.update_frequency IS DISTINCT FROM NEW.update_frequency)
+    EXECUTE FUNCTION reset_digest_schedule();
+
 -- One digest per user and period: unique (user_id, period_end), however many builders run.
 -- status: built (waiting to be sent, or e-mail is off), sent, failed (delivery gave up),
 -- skipped (an empty period: recorded, never sent). The frequency and length are those it

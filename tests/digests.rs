@@ -222,3 +222,49 @@ async fn one_users_failure_is_counted_and_the_round_goes_on() {
     let again = env.round("2026-03-11T08:00:00Z").await;
     assert_eq!(again.claimed, 0, "{again:?}");
 }
+
+#[tokio::test]
+async fn a_change_of_frequency_applies_at_the_next_round() {
+    let env = Env::new().await;
+    daily_reader(&env).await;
+    env.sql("UPDATE user_preferences SET update_frequency = 'weekly'")
+        .await;
+    // Wednesday 2026-03-11: the weekly digest (Mondays) closed on 2026-03-09, before the
+    // items; built, and the next is due on Monday 2026-03-16.
+    env.round("2026-03-11T08:00:00Z").await;
+    assert_eq!(
+        env.one("SELECT (due_at AT TIME ZONE 'UTC')::text FROM digest_schedules")
+            .await,
+        "2026-03-16 07:00:00"
+    );
+    assert_eq!(env.round("2026-03-12T08:00:00Z").await.claimed, 0);
+    // Daily now: the schedule is computed again at the next round, which builds the digest
+    // closing 2026-03-12 07:00 from where the weekly one ended.
+    env.sql("UPDATE user_preferences SET update_frequency = 'daily'")
+        .await;
+    let report = env.round("2026-03-12T08:00:00Z").await;
+    assert_eq!(report.claimed, 1, "{report:?}");
+    assert_eq!(
+        env.one(
+            "SELECT string_agg(update_frequency || ' ' || (period_start AT TIME ZONE 'UTC')
+                 || ' ' || (period_end AT TIME ZONE 'UTC'), ', ' ORDER BY period_end)
+             FROM digests"
+        )
+        .await,
+        "weekly 2026-03-02 07:00:00 2026-03-09 07:00:00, \
+         daily 2026-03-09 07:00:00 2026-03-12 07:00:00"
+    );
+    // A time zone change resets it too; a PATCH that changes neither does not.
+    env.sql("UPDATE users SET name = 'Reader again'").await;
+    assert_eq!(
+        env.one("SELECT count(due_at)::text FROM digest_schedules")
+            .await,
+        "1"
+    );
+    env.sql("UPDATE users SET timezone = 'Asia/Tokyo'").await;
+    assert_eq!(
+        env.one("SELECT count(due_at)::text FROM digest_schedules")
+            .await,
+        "0"
+    );
+}
