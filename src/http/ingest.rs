@@ -40,8 +40,7 @@ pub const PATH: &str = "/internal/ingest";
 /// The digest round's route (operator token).
 pub const DIGESTS_PATH: &str = "/internal/digests";
 
-/// Users one digest round claims at most, and by default.
-pub const MAX_DIGEST_BATCH: u32 = 500;
+/// Users one digest round claims by default (at most [`MAX_BATCH`], as for ingestion).
 pub const DEFAULT_DIGEST_BATCH: u32 = 100;
 
 /// How long a digest round's claim holds: far longer than a round can last (its users'
@@ -257,23 +256,13 @@ async fn digests(
     )
 }
 
-/// `limit` (1 to [`MAX_DIGEST_BATCH`]) and `as_of` (RFC 3339) of a digest round; anything
+/// `limit` (1 to [`MAX_BATCH`]) and `as_of` (RFC 3339) of a digest round; anything
 /// else is 400.
 fn digest_query(query: Option<&str>) -> Result<(Option<u32>, Option<DateTime<Utc>>), ApiError> {
     let (mut limit, mut as_of) = (None, None);
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match name.as_ref() {
-            "limit" => {
-                limit = Some(
-                    value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_DIGEST_BATCH).contains(n))
-                        .ok_or(ApiError::BadRequest(
-                            "limit must be an integer from 1 to 500",
-                        ))?,
-                );
-            }
+            "limit" => limit = Some(limit_value(&value)?),
             "as_of" => {
                 as_of = Some(
                     DateTime::parse_from_rfc3339(&value)
@@ -309,17 +298,22 @@ fn limit(query: Option<&str>) -> Result<Option<u32>, ApiError> {
     let mut found = None;
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         if name == "limit" {
-            let n = value
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_BATCH).contains(n))
-                .ok_or(ApiError::BadRequest(
-                    "limit must be an integer from 1 to 500",
-                ))?;
-            found = Some(n);
+            found = Some(limit_value(&value)?);
         }
     }
     Ok(found)
+}
+
+/// A round's `limit` value: 1 to [`MAX_BATCH`] (sources of an ingestion round, users of a
+/// digest round).
+fn limit_value(value: &str) -> Result<u32, ApiError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_BATCH).contains(n))
+        .ok_or(ApiError::BadRequest(
+            "limit must be an integer from 1 to 500",
+        ))
 }
 
 #[cfg(test)]
