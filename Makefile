@@ -124,27 +124,25 @@ OPERATOR_TOKEN = token="$${KEEMU_API_TOKEN:-}"; \
 	fi; \
 	token="$${token:-$(DEV_API_TOKEN)}"
 
-ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until nothing is due
+# Runs rounds of POST /internal/$(1) on the running app until one claims nothing (at most
+# INGEST_ROUNDS), printing each answer; `make $(1)` names the target in its messages.
+define ROUNDS_UNTIL_DONE
 	@$(OPERATOR_TOKEN); \
 	for round in $$(seq 1 $(INGEST_ROUNDS)); do \
 	  body="$$(printf 'header = "Authorization: Bearer %s"\n' "$$token" \
-	    | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/ingest")" \
-	    || { echo "make ingest: POST /internal/ingest failed: $$body" >&2; exit 1; }; \
-	  echo "make ingest: round $$round: $$body"; \
+	    | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/$(1)")" \
+	    || { echo "make $(1): POST /internal/$(1) failed: $$body" >&2; exit 1; }; \
+	  echo "make $(1): round $$round: $$body"; \
 	  claimed="$$(printf '%s' "$$body" | sed -n 's/.*"claimed":\([0-9][0-9]*\).*/\1/p')"; \
 	  [ "$${claimed:-0}" -gt 0 ] || break; \
 	done
+endef
+
+ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until nothing is due
+	$(call ROUNDS_UNTIL_DONE,ingest)
 
 digests: ## Run digest rounds (POST /internal/digests) on the running app until nobody is due
-	@$(OPERATOR_TOKEN); \
-	for round in $$(seq 1 $(INGEST_ROUNDS)); do \
-	  body="$$(printf 'header = "Authorization: Bearer %s"\n' "$$token" \
-	    | curl -sS --fail-with-body -K - -X POST "http://$(LISTEN)/internal/digests")" \
-	    || { echo "make digests: POST /internal/digests failed: $$body" >&2; exit 1; }; \
-	  echo "make digests: round $$round: $$body"; \
-	  claimed="$$(printf '%s' "$$body" | sed -n 's/.*"claimed":\([0-9][0-9]*\).*/\1/p')"; \
-	  [ "$${claimed:-0}" -gt 0 ] || break; \
-	done
+	$(call ROUNDS_UNTIL_DONE,digests)
 
 maintenance: ## One maintenance round (POST /internal/maintenance) on the running app
 	@$(OPERATOR_TOKEN); \
