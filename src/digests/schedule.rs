@@ -97,40 +97,33 @@ impl Schedule {
         let today = at.with_timezone(&self.zone).date_naive();
         // The close of the local day after `at`'s can be before `at` only across a
         // date-line change of offset: start one day later to be safe.
-        let mut day = today.checked_add_days(Days::new(1)).unwrap_or(today);
-        for _ in 0..=SEARCH_DAYS + 1 {
-            if self.closes_on(day) {
-                let close = self.close_of(day);
-                if close <= at {
-                    return close;
-                }
-            }
-            match day.pred_opt() {
-                Some(previous) => day = previous,
-                None => break,
-            }
-        }
-        at
+        let start = today.checked_add_days(Days::new(1)).unwrap_or(today);
+        self.find_close(start, NaiveDate::pred_opt, |close| close <= at)
+            .unwrap_or(at)
     }
 
     /// The first close strictly after `after`.
     #[must_use]
     pub fn next_close(&self, after: DateTime<Utc>) -> DateTime<Utc> {
         let today = after.with_timezone(&self.zone).date_naive();
-        let mut day = today.checked_sub_days(Days::new(1)).unwrap_or(today);
-        for _ in 0..=SEARCH_DAYS + 1 {
-            if self.closes_on(day) {
-                let close = self.close_of(day);
-                if close > after {
-                    return close;
-                }
-            }
-            match day.succ_opt() {
-                Some(next) => day = next,
-                None => break,
-            }
-        }
-        after
+        let start = today.checked_sub_days(Days::new(1)).unwrap_or(today);
+        self.find_close(start, NaiveDate::succ_opt, |close| close > after)
+            .unwrap_or(after)
+    }
+
+    /// The first close `wanted` accepts, walking the local days from `start` one at a time
+    /// with `step` (backwards or forwards), at most [`SEARCH_DAYS`] and two.
+    fn find_close(
+        &self,
+        start: NaiveDate,
+        step: fn(&NaiveDate) -> Option<NaiveDate>,
+        wanted: impl Fn(DateTime<Utc>) -> bool,
+    ) -> Option<DateTime<Utc>> {
+        std::iter::successors(Some(start), step)
+            .take(SEARCH_DAYS as usize + 2)
+            .filter(|day| self.closes_on(*day))
+            .map(|day| self.close_of(day))
+            .find(|close| wanted(*close))
     }
 
     /// The period of the digest due at `as_of`, if one is: it ends at the latest close at or
