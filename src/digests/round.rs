@@ -141,9 +141,9 @@ pub async fn run(
             Ok(Outcome::Built) => report.built += 1,
             Ok(Outcome::Skipped) => report.skipped += 1,
             Ok(Outcome::Existed) => report.existed += 1,
-            Err(error @ (DbError::Unavailable(_) | DbError::OutcomeUnknown(_))) => {
-                return Err(error);
-            }
+            // The database is unreachable, or a write's outcome unknown: not this user's
+            // error, and the next users would meet it too.
+            Err(error) if error.is_connection_error() => return Err(error),
             Err(error) => {
                 log::warn(
                     "digest_build_failed",
