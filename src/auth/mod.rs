@@ -8,11 +8,14 @@
 //! - [`hash`]: argon2id PHC hashes, verification, and [`hash::dummy_verify`] for unknown emails.
 //! - [`token`]: JWT access tokens with key rotation by `kid`, refresh tokens and their digests.
 //! - [`google`]: Google ID tokens (RS256) checked against Google's key set, and its caching.
+//! - [`link`]: signed, expiring links that act for one user without signing in (digest
+//!   pages, one-click unsubscribe, the digests' Atom feed).
 //! - `jwt`: the header checks both kinds of token share (algorithm, key id).
 
 pub mod google;
 pub mod hash;
 mod jwt;
+pub mod link;
 pub mod password;
 pub mod token;
 

@@ -4,9 +4,12 @@
 //!   time zone, through daylight-saving changes) and which period it covers.
 //! - [`budget`]: how long it is (items and excerpt characters for each summary length), and
 //!   excerpts cut at a sentence or word boundary.
+//! - [`links`]: the signed links a digest carries (its page, one-click unsubscribe, the
+//!   Atom feed of a user's digests).
 //! - [`round`]: one bounded, idempotent round that builds the digests due.
 
 pub mod budget;
+pub mod links;
 pub mod round;
 pub mod schedule;
 

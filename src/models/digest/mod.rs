@@ -31,3 +31,39 @@ pub struct Candidate {
     pub source_id: i64,
     pub published_at: Timestamp,
 }
+
+/// A digest as its reader sees it: its period and the items it showed, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestView {
+    pub id: i64,
+    pub user_id: UserId,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub update_frequency: UpdateFrequency,
+    pub summary_length: SummaryLength,
+    /// `built`, `sent`, `failed` or `skipped`.
+    pub status: String,
+    pub overview: Option<String>,
+    pub sent_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub items: Vec<DigestItemView>,
+}
+
+/// One item of a digest, with the source it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestItemView {
+    /// From 1.
+    pub position: i64,
+    pub item_id: i64,
+    /// Text from a stranger's feed: escape it wherever it is shown.
+    pub title: String,
+    /// From a stranger's feed: show it as a link only if it is `http(s)`.
+    pub url: Option<String>,
+    pub excerpt: Option<String>,
+    pub published_at: Timestamp,
+    pub source_id: i64,
+    /// `youtube`, `reddit` or `blog`.
+    pub source_kind: String,
+    /// The user's name for the source, else its title, else its identifier.
+    pub source_name: String,
+}

@@ -104,3 +104,26 @@ pub const BUILD: &str = "WITH digest AS (
 pub const RESCHEDULE: &str = "UPDATE digest_schedules
     SET due_at = ($2::timestamp AT TIME ZONE 'UTC'), lease_until = NULL
     WHERE user_id = $1::bigint";
+
+/// Digest `$1` with its items in order, if it belongs to user `$2`: one row per item (the
+/// digest's columns repeated), or one row with NULL item columns for a digest without any.
+/// The source's name is the user's display name for the subscription, else the source's
+/// title, else its identifier.
+pub const DIGEST: &str = "SELECT d.id, d.user_id,
+        (d.period_start AT TIME ZONE 'UTC') AS period_start,
+        (d.period_end AT TIME ZONE 'UTC') AS period_end,
+        d.update_frequency, d.summary_length, d.status, d.item_count::bigint AS item_count,
+        d.overview, (d.sent_at AT TIME ZONE 'UTC') AS sent_at,
+        (d.created_at AT TIME ZONE 'UTC') AS created_at,
+        di.position::bigint AS item_position, ci.id AS item_id, ci.title AS item_title,
+        ci.url AS item_url, di.excerpt AS item_excerpt,
+        (ci.published_at AT TIME ZONE 'UTC') AS item_published_at,
+        cs.id AS item_source_id, cs.kind AS item_source_kind,
+        COALESCE(us.display_name, cs.title, cs.identifier) AS item_source_name
+    FROM digests d
+    LEFT JOIN digest_items di ON di.digest_id = d.id
+    LEFT JOIN content_items ci ON ci.id = di.content_item_id
+    LEFT JOIN content_sources cs ON cs.id = ci.source_id
+    LEFT JOIN user_subscriptions us ON us.user_id = d.user_id AND us.source_id = cs.id
+    WHERE d.id = $1::bigint AND d.user_id = $2::bigint
+    ORDER BY di.position";

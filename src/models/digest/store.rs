@@ -3,7 +3,7 @@
 use serde_json::json;
 use spin_sdk::pg::ParameterValue;
 
-use super::{Candidate, Claimed, sql};
+use super::{Candidate, Claimed, DigestItemView, DigestView, sql};
 use crate::db::{Db, DbError, Timestamp};
 use crate::domain::UserId;
 
@@ -112,4 +112,44 @@ pub async fn reschedule(db: &impl Db, user: UserId, next_due: Timestamp) -> Resu
     db.execute(sql::RESCHEDULE, &[user.into(), next_due.into()])
         .await
         .map(|_| ())
+}
+
+/// Digest `id` of `user` with its items, `None` when no digest of that user has that id.
+pub async fn digest(db: &impl Db, user: UserId, id: i64) -> Result<Option<DigestView>, DbError> {
+    let rows = db
+        .read(sql::DIGEST, &[ParameterValue::Int64(id), user.into()])
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(position) = row.get_opt::<i64>("item_position")? else {
+            continue;
+        };
+        items.push(DigestItemView {
+            position,
+            item_id: row.get("item_id")?,
+            title: row.get("item_title")?,
+            url: row.get_opt("item_url")?,
+            excerpt: row.get_opt("item_excerpt")?,
+            published_at: row.get("item_published_at")?,
+            source_id: row.get("item_source_id")?,
+            source_kind: row.get("item_source_kind")?,
+            source_name: row.get("item_source_name")?,
+        });
+    }
+    Ok(Some(DigestView {
+        id: first.get("id")?,
+        user_id: first.get("user_id")?,
+        period_start: first.get("period_start")?,
+        period_end: first.get("period_end")?,
+        update_frequency: first.get("update_frequency")?,
+        summary_length: first.get("summary_length")?,
+        status: first.get("status")?,
+        overview: first.get_opt("overview")?,
+        sent_at: first.get_opt("sent_at")?,
+        created_at: first.get("created_at")?,
+        items,
+    }))
 }
