@@ -13,8 +13,8 @@ SELF := $(abspath $(lastword $(MAKEFILE_LIST)))
 
 WASM_TARGET := wasm32-wasip2
 WASM_DIR    := target/$(WASM_TARGET)/release
-COMPONENTS  := keemu-health keemu-api keemu-ingest
-WASMS       := $(WASM_DIR)/keemu_health.wasm $(WASM_DIR)/keemu_api.wasm $(WASM_DIR)/keemu_ingest.wasm
+COMPONENTS  := keemu-health keemu-api keemu-ingest keemu-mail
+WASMS       := $(WASM_DIR)/keemu_health.wasm $(WASM_DIR)/keemu_api.wasm $(WASM_DIR)/keemu_ingest.wasm $(WASM_DIR)/keemu_mail.wasm
 LISTEN      ?= 127.0.0.1:3000
 DEV_API_TOKEN := dev-token-change-me
 # Development-only access-token key (kid "dev"): public, so never use it anywhere else.
@@ -32,7 +32,7 @@ SPIN ?= $(shell command -v spin 2>/dev/null \
 # Where `spin up` in this directory writes the components' stdout/stderr (Spin's default:
 # <state dir>/logs, the state dir being .spin/ beside spin.toml).
 SPIN_LOGS ?= .spin/logs
-COMPONENT_IDS := health api auth ingest
+COMPONENT_IDS := health api auth ingest mail
 
 # Fails (exit 1) with the install page when the spin CLI is missing. Never pretends.
 REQUIRE_SPIN = [ -n '$(SPIN)' ] || { \
@@ -163,10 +163,10 @@ test: ## Everything CI runs: fmt, native tests (throwaway PostgreSQL), wasm buil
 test-steps: wasm-target ## The `test` steps against an existing KEEMU_TEST_DATABASE_URL
 	@[ -n "$${KEEMU_TEST_DATABASE_URL:-}" ] || { echo "make: KEEMU_TEST_DATABASE_URL is not set (use 'make test')" >&2; exit 1; }
 	cargo fmt --all --check
-	cargo test --workspace --exclude keemu-health --exclude keemu-api --exclude keemu-ingest
+	cargo test --workspace --exclude keemu-health --exclude keemu-api --exclude keemu-ingest --exclude keemu-mail
 	$(CARGO_WASM_BUILD)
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM_TARGET) -p keemu -p keemu-spin-glue -p keemu-health -p keemu-api -p keemu-ingest -- -D warnings
+	cargo clippy --target $(WASM_TARGET) -p keemu -p keemu-spin-glue -p keemu-health -p keemu-api -p keemu-ingest -p keemu-mail -- -D warnings
 	python3 scripts/check-manifest.py --self-test
 	python3 scripts/check-manifest.py
 	@for f in $(WASMS); do printf '%s: %s bytes\n' "$$f" "$$(wc -c <"$$f" | tr -d ' ')"; done
@@ -198,7 +198,7 @@ fmt: ## Format the code
 lint: wasm-target ## fmt check, clippy (native and wasm), manifest check without sources
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM_TARGET) -p keemu -p keemu-spin-glue -p keemu-health -p keemu-api -p keemu-ingest -- -D warnings
+	cargo clippy --target $(WASM_TARGET) -p keemu -p keemu-spin-glue -p keemu-health -p keemu-api -p keemu-ingest -p keemu-mail -- -D warnings
 	python3 scripts/check-manifest.py --no-sources
 
 build: wasm-target ## Build both components for wasm32-wasip2 (release) and print their sizes

@@ -114,7 +114,7 @@ psql_bin="$(find_psql)"
 # --- build -------------------------------------------------------------------------------
 
 log "building the components, the floor and the migration runner"
-cargo build -q --target wasm32-wasip2 --release -p keemu-health -p keemu-api -p keemu-ingest
+cargo build -q --target wasm32-wasip2 --release -p keemu-health -p keemu-api -p keemu-ingest -p keemu-mail
 (cd bench/floor && cargo build -q --target wasm32-wasip2 --release --target-dir ../../target)
 cargo build -q -p keemu-pg-native --bin keemu-migrate
 

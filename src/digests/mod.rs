@@ -4,12 +4,16 @@
 //!   time zone, through daylight-saving changes) and which period it covers.
 //! - [`budget`]: how long it is (items and excerpt characters for each summary length), and
 //!   excerpts cut at a sentence or word boundary.
+//! - [`deliver`]: one bounded, idempotent round that e-mails the digests built (at most
+//!   once each, retried with backoff, only to people with e-mail on).
 //! - [`links`]: the signed links a digest carries (its page, one-click unsubscribe, the
 //!   Atom feed of a user's digests).
 //! - [`round`]: one bounded, idempotent round that builds the digests due.
 
 pub mod budget;
+pub mod deliver;
 pub mod links;
+pub mod render;
 pub mod round;
 pub mod schedule;
 

@@ -9,6 +9,8 @@
 //! - [`api`]: the api component's routes (`/api/v1/...`).
 //! - [`ingest`]: the ingest component's routes (`POST /internal/ingest`,
 //!   `POST /internal/maintenance`); the ingestion itself is [`crate::ingest`].
+//! - [`mail`]: the mail component's route (`POST /internal/deliveries`): digests sent by
+//!   e-mail ([`crate::digests::deliver`]).
 //! - [`config`]: the Spin variables the components share (`api_token`,
 //!   `outbound_allow_loopback`, `youtube_origin`).
 //! - [`bearer`]: the operator token check (`Authorization: Bearer`, constant time).
@@ -22,6 +24,7 @@ pub mod error;
 pub mod health;
 pub mod ingest;
 pub mod json;
+pub mod mail;
 pub mod served;
 
 pub use error::{ApiError, FieldError};

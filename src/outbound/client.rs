@@ -62,6 +62,7 @@ pub async fn get(
         let request = FetchRequest {
             url: url.as_str(),
             headers: headers.to_vec(),
+            body: None,
             timeout: remaining,
             max_bytes: limits.max_bytes,
         };
@@ -184,6 +185,7 @@ pub async fn get_configured(
     let request = FetchRequest {
         url,
         headers: Vec::new(),
+        body: None,
         timeout,
         max_bytes,
     };

@@ -34,6 +34,7 @@ mod auth;
 mod checks;
 mod client;
 mod concurrency;
+mod digest_weeks;
 mod digests;
 mod expect;
 mod feed_server;
@@ -44,6 +45,7 @@ mod google;
 mod harness;
 mod health;
 mod ingest;
+mod mail_server;
 #[allow(dead_code)]
 #[path = "../common/openapi.rs"]
 mod openapi;
@@ -82,7 +84,7 @@ fn logs_are_clean(spin: &Spin, checks: &mut checks::Checks) {
 use harness::{Postgres, Spin};
 
 fn wasm_built() {
-    for name in ["keemu_health", "keemu_api", "keemu_ingest"] {
+    for name in ["keemu_health", "keemu_api", "keemu_ingest", "keemu_mail"] {
         let path = harness::repo().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
         assert!(
             path.exists(),
@@ -226,4 +228,21 @@ fn subscribe_ingest_and_read_the_feed() {
     checks.finish("subscribe_ingest_and_read_the_feed", || {
         spin.component_logs(30)
     });
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn digests_over_four_weeks() {
+    wasm_built();
+    let pg = Postgres::start();
+    let feeds = feed_server::FeedServer::start();
+    let mail = mail_server::MailServer::start();
+    let spin = Spin::start_with(&pg, &digest_weeks::options(&feeds, &mail));
+    let mut checks = checks::Checks::new();
+    digest_weeks::checks(&spin, &pg, &feeds, &mail, &mut checks);
+    checks.run("after the weeks: no session idle in transaction", || {
+        assert_eq!(pg.idle_in_transaction(), "0");
+    });
+    logs_are_clean(&spin, &mut checks);
+    checks.finish("digests_over_four_weeks", || spin.component_logs(30));
 }

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use keemu::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
 use spin_sdk::wasip3::http::types::ErrorCode;
 
-/// Outbound HTTP for the core ([`keemu::outbound::Outbound`]): one `GET`, its whole response
+/// Outbound HTTP for the core ([`keemu::outbound::Outbound`]): one `GET` or `POST`, its whole response
 /// (any status) within the request's timeout, and a body of at most its `max_bytes`
 /// (reading stops at the first byte beyond: [`OutboundError::TooLarge`]).
 pub struct SpinOutbound;
@@ -31,24 +31,34 @@ impl Outbound for SpinOutbound {
 }
 
 async fn send(request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
-    let mut builder = http::Request::get(request.url);
+    let method = match request.body {
+        Some(_) => http::Method::POST,
+        None => http::Method::GET,
+    };
+    let mut builder = http::Request::builder().method(method).uri(request.url);
     for (name, value) in &request.headers {
         builder = builder.header(*name, value.as_str());
     }
-    let outgoing = builder
-        .body(spin_sdk::http::EmptyBody::new())
-        .map_err(|_| OutboundError::InvalidUrl)?;
-    let response = spin_sdk::http::send(outgoing)
-        .await
-        .map_err(|error| match error {
-            ErrorCode::HttpRequestUriInvalid => OutboundError::InvalidUrl,
-            // Not in allowed_outbound_hosts, or every address of the host is in the runtime
-            // config's `[outbound_networking] block_networks`.
-            ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => {
-                OutboundError::Denied
-            }
-            _ => OutboundError::Failed,
-        })?;
+    let sent = match request.body {
+        Some(body) => {
+            let body = spin_sdk::http::FullBody::new(bytes::Bytes::copy_from_slice(body));
+            let outgoing = builder.body(body).map_err(|_| OutboundError::InvalidUrl)?;
+            spin_sdk::http::send(outgoing).await
+        }
+        None => {
+            let outgoing = builder
+                .body(spin_sdk::http::EmptyBody::new())
+                .map_err(|_| OutboundError::InvalidUrl)?;
+            spin_sdk::http::send(outgoing).await
+        }
+    };
+    let response = sent.map_err(|error| match error {
+        ErrorCode::HttpRequestUriInvalid => OutboundError::InvalidUrl,
+        // Not in allowed_outbound_hosts, or every address of the host is in the runtime
+        // config's `[outbound_networking] block_networks`.
+        ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => OutboundError::Denied,
+        _ => OutboundError::Failed,
+    })?;
     let status = response.status().as_u16();
     let headers = response
         .headers()

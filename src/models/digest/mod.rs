@@ -32,6 +32,30 @@ pub struct Candidate {
     pub published_at: Timestamp,
 }
 
+/// A built digest claimed for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub user_id: UserId,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// `false`: taken out of the queue (e-mail off, the user inactive, or the digest too
+    /// old), not to be sent.
+    pub wanted: bool,
+    pub email: String,
+    pub timezone: Timezone,
+}
+
+/// What became of a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Try again after this many seconds.
+    RetryIn(u32),
+    /// Given up.
+    Failed,
+}
+
 /// A digest as its reader sees it: its period and the items it showed, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DigestView {

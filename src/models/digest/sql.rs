@@ -38,8 +38,10 @@ pub const CLAIM: &str = "WITH due AS (
 
 /// The candidates of user `$1`'s digest for the period (`$2`, `$3`]: the newest `$4` items
 /// of each active subscription published in it, the same URL once (from the source where it
-/// ranks highest), ordered round-robin: every source's newest first, then every source's
-/// second, and so on (newest first within a round), at most `$4`. Reads the user's
+/// ranks highest), ordered round-robin over what is left: every source's newest first, then
+/// every source's second, and so on (newest first within a round), at most `$4`. The turns
+/// are counted after removing the copies, so a source whose newest item another source also
+/// carries still has a first turn. Reads the user's
 /// subscriptions and, per source, its index range for the period only.
 pub const CANDIDATES: &str = "WITH ranked AS (
         SELECT ci.id, ci.title, ci.url, ci.summary, ci.published_at, ci.source_id,
@@ -60,11 +62,15 @@ pub const CANDIDATES: &str = "WITH ranked AS (
         SELECT DISTINCT ON (COALESCE(r.url, 'item:' || r.id::text)) r.*
         FROM ranked r
         ORDER BY COALESCE(r.url, 'item:' || r.id::text), r.round, r.published_at DESC, r.id DESC
+    ), turns AS (
+        SELECT o.*, row_number() OVER (PARTITION BY o.source_id
+                                       ORDER BY o.published_at DESC, o.id DESC) AS turn
+        FROM once o
     )
-    SELECT o.id, o.title, o.url, o.summary, o.source_id,
-        (o.published_at AT TIME ZONE 'UTC') AS published_at
-    FROM once o
-    ORDER BY o.round, o.published_at DESC, o.id DESC
+    SELECT t.id, t.title, t.url, t.summary, t.source_id,
+        (t.published_at AT TIME ZONE 'UTC') AS published_at
+    FROM turns t
+    ORDER BY t.turn, t.published_at DESC, t.id DESC
     LIMIT $4::bigint";
 
 /// Writes user `$1`'s digest for (`$2`, `$3`] built with frequency `$4` and length `$5`,
@@ -127,3 +133,44 @@ pub const DIGEST: &str = "SELECT d.id, d.user_id,
     LEFT JOIN user_subscriptions us ON us.user_id = d.user_id AND us.source_id = cs.id
     WHERE d.id = $1::bigint AND d.user_id = $2::bigint
     ORDER BY di.position";
+
+/// Claims up to `$1` built digests whose delivery is due (`next_attempt_at` passed),
+/// skipping those another sender holds. Those still wanted (the user is active, has e-mail
+/// on, and the digest was built less than `$3` seconds ago) count one attempt and are leased
+/// for `$2` seconds (their next attempt moves past the lease); the others are taken out of
+/// the queue (`next_attempt_at` NULL, `last_error` says why), never sent. One row per
+/// claimed digest, `wanted` telling which; the address and time zone of the wanted.
+pub const CLAIM_DELIVERIES: &str = "WITH due AS (
+        SELECT d.id, u.email, u.timezone,
+            (u.is_active AND COALESCE(p.email_notifications_enabled, true)) AS enabled,
+            (d.created_at > now() - $3::bigint * interval '1 second') AS fresh
+        FROM digests d
+        JOIN users u ON u.id = d.user_id
+        LEFT JOIN user_preferences p ON p.user_id = d.user_id
+        WHERE d.status = 'built' AND d.next_attempt_at <= now()
+        ORDER BY d.next_attempt_at
+        LIMIT $1::bigint
+        FOR UPDATE OF d SKIP LOCKED
+    ), claimed AS (
+        UPDATE digests d SET
+            next_attempt_at = CASE WHEN due.enabled AND due.fresh
+                THEN now() + $2::bigint * interval '1 second' END,
+            delivery_attempts = d.delivery_attempts
+                + CASE WHEN due.enabled AND due.fresh THEN 1 ELSE 0 END,
+            last_error = CASE WHEN NOT due.enabled THEN 'email_off'
+                WHEN NOT due.fresh THEN 'stale' ELSE d.last_error END
+        FROM due WHERE d.id = due.id
+        RETURNING d.id, d.user_id, d.delivery_attempts::bigint AS delivery_attempts,
+            (due.enabled AND due.fresh) AS wanted, due.email, due.timezone
+    )
+    SELECT id, user_id, delivery_attempts, wanted, email, timezone FROM claimed ORDER BY id";
+
+/// Records digest `$1`'s delivery attempt: `$2` is `sent` (sent now), `failed` (given up)
+/// or `built` (to be tried again in `$3` seconds); `$4` the error's class (NULL when sent).
+/// Only a digest still `built` changes.
+pub const RECORD_DELIVERY: &str = "UPDATE digests SET status = $2::text,
+        sent_at = CASE WHEN $2::text = 'sent' THEN now() END,
+        next_attempt_at = CASE WHEN $2::text = 'built'
+            THEN now() + $3::bigint * interval '1 second' END,
+        last_error = $4::text
+    WHERE id = $1::bigint AND status = 'built'";

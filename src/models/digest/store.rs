@@ -3,7 +3,7 @@
 use serde_json::json;
 use spin_sdk::pg::ParameterValue;
 
-use super::{Candidate, Claimed, DigestItemView, DigestView, sql};
+use super::{Candidate, Claimed, ClaimedDelivery, Delivery, DigestItemView, DigestView, sql};
 use crate::db::{Db, DbError, Timestamp};
 use crate::domain::UserId;
 
@@ -152,4 +152,55 @@ pub async fn digest(db: &impl Db, user: UserId, id: i64) -> Result<Option<Digest
         created_at: first.get("created_at")?,
         items,
     }))
+}
+
+/// Claims up to `limit` built digests due for delivery, leased for `lease_seconds`; those
+/// built more than `max_age_seconds` ago, or whose user has e-mail off, come back unwanted
+/// and are out of the queue (see [`sql::CLAIM_DELIVERIES`]).
+pub async fn claim_deliveries(
+    db: &impl Db,
+    limit: u32,
+    lease_seconds: u32,
+    max_age_seconds: u32,
+) -> Result<Vec<ClaimedDelivery>, DbError> {
+    let params = [
+        ParameterValue::Int64(i64::from(limit)),
+        ParameterValue::Int64(i64::from(lease_seconds)),
+        ParameterValue::Int64(i64::from(max_age_seconds)),
+    ];
+    let rows = db.write(sql::CLAIM_DELIVERIES, &params).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ClaimedDelivery {
+                id: row.get("id")?,
+                user_id: row.get("user_id")?,
+                attempts: row.get("delivery_attempts")?,
+                wanted: row.get("wanted")?,
+                email: row.get("email")?,
+                timezone: row.get("timezone")?,
+            })
+        })
+        .collect()
+}
+
+/// Records what became of digest `id`'s delivery attempt (`error`: its class, when not
+/// sent).
+pub async fn record_delivery(
+    db: &impl Db,
+    id: i64,
+    delivery: Delivery,
+    error: Option<&str>,
+) -> Result<(), DbError> {
+    let (status, retry_in) = match delivery {
+        Delivery::Sent => ("sent", 0),
+        Delivery::RetryIn(seconds) => ("built", seconds),
+        Delivery::Failed => ("failed", 0),
+    };
+    let params = [
+        ParameterValue::Int64(id),
+        ParameterValue::Str(status.to_owned()),
+        ParameterValue::Int64(i64::from(retry_in)),
+        crate::db::nullable(error.map(str::to_owned)),
+    ];
+    db.execute(sql::RECORD_DELIVERY, &params).await.map(|_| ())
 }
