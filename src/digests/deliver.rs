@@ -186,6 +186,9 @@ mod tests {
             Delivery::Failed
         );
         let total: u32 = BACKOFF_SECONDS.iter().sum();
-        assert!(total < 24 * 3600, "retries end inside the idempotency window");
+        assert!(
+            total < 24 * 3600,
+            "retries end inside the idempotency window"
+        );
     }
 }

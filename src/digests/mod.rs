@@ -8,6 +8,8 @@
 //!   once each, retried with backoff, only to people with e-mail on).
 //! - [`links`]: the signed links a digest carries (its page, one-click unsubscribe, the
 //!   Atom feed of a user's digests).
+//! - [`render`]: a digest as its reader gets it: the e-mail's subject, HTML and text parts
+//!   (the HTML is also its page in the browser) and the Atom feed of a user's digests.
 //! - [`round`]: one bounded, idempotent round that builds the digests due.
 
 pub mod budget;

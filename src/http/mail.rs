@@ -97,10 +97,17 @@ impl MailConfig {
             .filter(|k| !k.trim().is_empty())
             .and_then(|key| {
                 let key = LinkKey::parse(key)
-                    .map_err(|e| log::error("link_key_unusable", json!({ "reason": e.to_string() })))
+                    .map_err(|e| {
+                        log::error("link_key_unusable", json!({ "reason": e.to_string() }))
+                    })
                     .ok()?;
                 Links::new(vars.public_base_url.as_deref().unwrap_or(""), key)
-                    .map_err(|e| log::error("public_base_url_unusable", json!({ "reason": e.to_string() })))
+                    .map_err(|e| {
+                        log::error(
+                            "public_base_url_unusable",
+                            json!({ "reason": e.to_string() }),
+                        )
+                    })
                     .ok()
             });
         MailConfig {
@@ -189,7 +196,9 @@ fn limit(query: Option<&str>) -> Result<Option<u32>, ApiError> {
                         .parse::<u32>()
                         .ok()
                         .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or(ApiError::BadRequest("limit must be an integer from 1 to 25"))?,
+                        .ok_or(ApiError::BadRequest(
+                            "limit must be an integer from 1 to 25",
+                        ))?,
                 );
             }
             _ => return Err(ApiError::BadRequest("unknown query parameter")),

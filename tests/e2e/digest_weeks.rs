@@ -17,9 +17,6 @@ use crate::feed_server::{Answer, FeedServer};
 use crate::harness::{Postgres, Spin, SpinOptions};
 use crate::mail_server::{self, MailServer};
 
-/// The link key of these tests (32 bytes, base64).
-pub const LINK_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
 /// The first and last instants of the walk.
 const WALK_FROM: &str = "2026-03-16T00:00:00Z";
 const WALK_DAYS: i64 = 28;
@@ -38,8 +35,6 @@ pub fn options(feeds: &FeedServer, mail: &MailServer) -> SpinOptions {
             ("mail_api_origin".into(), mail.origin()),
             ("mail_api_token".into(), mail_server::TOKEN.into()),
             ("mail_from".into(), "KeeMU <digests@keemu.example>".into()),
-            ("link_key".into(), LINK_KEY.into()),
-            ("public_base_url".into(), "https://keemu.example".into()),
         ],
         ..SpinOptions::default()
     }
@@ -446,6 +441,7 @@ pub fn checks(
             let mut rounds = 0;
             loop {
                 let body = post(spin, "/internal/deliveries");
+                eprintln!("e2e: delivery round {rounds}: {body}");
                 rounds += 1;
                 assert_eq!(body["failed"], 0, "{body}");
                 if body["claimed"] == 0 || rounds > 20 {
@@ -486,10 +482,11 @@ pub fn checks(
                     message.body["headers"]["List-Unsubscribe-Post"],
                     "List-Unsubscribe=One-Click"
                 );
+                let prefix = format!("<http://127.0.0.1:{}/links/unsubscribe?token=", spin.port);
                 assert!(
                     message.body["headers"]["List-Unsubscribe"]
                         .as_str()
-                        .is_some_and(|h| h.starts_with("<https://keemu.example/links/unsubscribe?token=")),
+                        .is_some_and(|h| h.starts_with(&prefix)),
                     "{}",
                     message.body["headers"]
                 );
@@ -511,11 +508,49 @@ pub fn checks(
         },
     );
 
+    checks.run(
+        "digest weeks: one-click unsubscribe from the e-mail turns e-mail off; the next digest is built, not sent",
+        || {
+            assert_eq!(one_click(spin, mail, "newyork@example.org"), 200);
+            assert_eq!(
+                pg.psql(
+                    "SELECT p.email_notifications_enabled FROM user_preferences p \
+                     JOIN users u ON u.id = p.user_id WHERE u.email = 'newyork@example.org'"
+                ),
+                "f"
+            );
+            let before = mail.received().len();
+            // New York's next Monday (and Paris's days up to it).
+            digests_round(spin, utc("2026-04-13T12:00:00Z"));
+            let body = post(spin, "/internal/deliveries");
+            assert_eq!(body["not_wanted"], 1, "{body}");
+            assert!(
+                mail.received()[before..]
+                    .iter()
+                    .all(|m| m.body["to"][0] != "newyork@example.org"),
+                "no mail to the reader who unsubscribed"
+            );
+            assert_eq!(
+                pg.psql(
+                    "SELECT d.status || ' ' || d.last_error FROM digests d \
+                     JOIN users u ON u.id = d.user_id WHERE u.email = 'newyork@example.org' \
+                     ORDER BY d.period_end DESC LIMIT 1"
+                ),
+                "built email_off"
+            );
+        },
+    );
+
     checks.run("digest weeks: a failed send is retried later, not lost", || {
-        // Paris's next digest (due at 05:00 UTC; nobody else's is), its first attempt
-        // answered 503.
-        let at = walk_to + Duration::hours(6);
-        digests_round(spin, at);
+        // Paris's next digest (due at 05:00 UTC the next day; nobody else's is), its first
+        // attempt answered 503.
+        pg.psql(
+            "INSERT INTO content_items (source_id, external_id, title, url, published_at) \
+             SELECT id, 'late', 'A late post', 'https://quiet.example/late', \
+             '2026-04-13T20:00:00Z' FROM content_sources WHERE identifier = 'https://quiet.example/'",
+        );
+        let built = digests_round(spin, utc("2026-04-14T06:00:00Z"));
+        assert_eq!(built["built"], 1, "{built}");
         mail.fail_next(&[503]);
         let first = post(spin, "/internal/deliveries");
         assert_eq!((first["sent"].clone(), first["retrying"].clone()), (0.into(), 1.into()), "{first}");
@@ -531,4 +566,31 @@ pub fn checks(
             "sent 2"
         );
     });
+}
+
+/// The one-click unsubscribe of the newest message to `email`: RFC 8058's POST to the URL
+/// of its `List-Unsubscribe` header.
+pub fn one_click(spin: &Spin, mail: &MailServer, email: &str) -> u16 {
+    let message = mail
+        .messages()
+        .into_iter()
+        .rev()
+        .find(|m| m.body["to"][0] == email)
+        .expect("a message to the reader");
+    let header = message.body["headers"]["List-Unsubscribe"]
+        .as_str()
+        .expect("List-Unsubscribe")
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    let path = header
+        .split_once("127.0.0.1:")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, path)| format!("/{path}"))
+        .expect("a URL on the app");
+    let response = spin.send(&Request::new("POST", &path).authorization(None).body(
+        Some("application/x-www-form-urlencoded"),
+        "List-Unsubscribe=One-Click",
+    ));
+    response.status
 }

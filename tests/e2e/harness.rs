@@ -23,6 +23,15 @@ pub const AUTH_SECRET: &[u8] = b"e2e-signing-secret-0123456789abc";
 pub const AUTH_ISSUER: &str = "keemu-e2e";
 pub const AUTH_AUDIENCE: &str = "keemu-e2e-api";
 
+/// The `link_key` the api component is started with (signed links, `/links/...`): 32 bytes.
+pub const LINK_SECRET: &[u8] = b"e2e-link-key-0123456789abcdefghi";
+
+/// The `link_key` value (base64).
+pub fn link_key() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(LINK_SECRET)
+}
+
 /// The `auth_keys` value.
 pub fn auth_keys() -> String {
     use base64::Engine as _;
@@ -343,6 +352,11 @@ impl Spin {
             .args(["--variable", &format!("auth_signing_kid={AUTH_KID}")])
             .args(["--variable", &format!("auth_issuer={AUTH_ISSUER}")])
             .args(["--variable", &format!("auth_audience={AUTH_AUDIENCE}")])
+            .args(["--variable", &format!("link_key={}", link_key())])
+            .args([
+                "--variable",
+                &format!("public_base_url=http://127.0.0.1:{port}"),
+            ])
             .args(["--variable", "environment=e2e"])
             .stdin(Stdio::null())
             .stdout(output.try_clone().expect("spin output file"))

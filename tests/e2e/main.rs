@@ -24,7 +24,8 @@
 //!   round budgets: the feeds built to wedge a round, and sources a round defers (issue 22);
 //! - [`subscribe_ingest_and_read_the_feed`]: issue 9's "Done when" as one flow ([`flow`]):
 //!   its own PostgreSQL, the feed server standing in for YouTube, Reddit and the blogs, and
-//!   one `spin up` whose api and ingest components both fetch from it.
+//!   one `spin up` whose api and ingest components both fetch from it; then digests and their
+//!   signed links ([`links`]: the page in a real headless Chromium, unsubscribe, the feed).
 //!
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
@@ -45,6 +46,7 @@ mod google;
 mod harness;
 mod health;
 mod ingest;
+mod links;
 mod mail_server;
 #[allow(dead_code)]
 #[path = "../common/openapi.rs"]
@@ -221,6 +223,7 @@ fn subscribe_ingest_and_read_the_feed() {
     let mut checks = checks::Checks::new();
     flow::checks(&spin, &pg, &feeds, &mut checks);
     digests::checks(&spin, &pg, &mut checks);
+    links::checks(&spin, &pg, &feeds, &mut checks);
     checks.run("after the flow: no session idle in transaction", || {
         assert_eq!(pg.idle_in_transaction(), "0");
     });

@@ -26,6 +26,8 @@ async fn variables() -> Variables {
         outbound_allow_loopback: variable("outbound_allow_loopback").await,
         youtube_origin: variable("youtube_origin").await,
         hash_budget: variable("hash_budget").await,
+        link_key: variable("link_key").await,
+        public_base_url: variable("public_base_url").await,
     }
 }
 

@@ -14,6 +14,8 @@
 //! | `outbound_allow_loopback` | `true`: subscribing may fetch from 127.0.0.0/8, `::1`, `localhost` (tests only; default `false`) |
 //! | `youtube_origin`   | where YouTube channel pages are fetched from (default `https://www.youtube.com`; a fixture server in tests) |
 //! | `hash_budget`      | password hashes per second, `PER_CLIENT/GLOBAL` (default `3/10`; see [`HashBudget`]) |
+//! | `link_key`         | secret: base64 of ≥ 32 bytes signing the `/links/...` URLs (empty, the default: those routes answer 404) |
+//! | `public_base_url`  | where the service is reached from outside, the start of every signed link (default `http://127.0.0.1:3000`) |
 //!
 //! A setting that is missing or invalid disables what needs it (503 "not configured" on those
 //! routes, logged once per request with a constant reason), never the rest of the API.
@@ -28,8 +30,9 @@ use serde_json::json;
 
 use crate::auth::google::{GoogleConfig, JwksCache};
 use crate::auth::token::{AccessTokens, JwtAlgorithm, TokenConfigError, TokenKey};
+use crate::digests::links::Links;
 use crate::http::ApiError;
-use crate::http::config::{allow_loopback, operator_token, origin};
+use crate::http::config::{allow_loopback, links, operator_token, origin};
 use crate::models::account::{HashBudget, ThrottlePolicy};
 use crate::observability::log;
 use crate::outbound::NetPolicy;
@@ -51,6 +54,8 @@ pub struct Variables {
     pub outbound_allow_loopback: Option<String>,
     pub youtube_origin: Option<String>,
     pub hash_budget: Option<String>,
+    pub link_key: Option<String>,
+    pub public_base_url: Option<String>,
 }
 
 impl fmt::Debug for Variables {
@@ -79,6 +84,9 @@ pub struct ApiConfig {
     pub google_keys: RefCell<Option<JwksCache>>,
     /// How pasted source URLs are resolved: what may be fetched, and YouTube's origin.
     pub sources: ResolveSettings,
+    /// The signed links (`/links/...`): `Ok(None)` when `link_key` is empty (disabled, 404),
+    /// or why they cannot be served (503, a constant never containing the key).
+    pub links: Result<Option<Links>, &'static str>,
 }
 
 impl ApiConfig {
@@ -92,6 +100,7 @@ impl ApiConfig {
             hash_budget: HashBudget::DEFAULT,
             google_keys: RefCell::new(None),
             sources: ResolveSettings::default(),
+            links: Ok(None),
         }
     }
 
@@ -107,6 +116,7 @@ impl ApiConfig {
             _ => None,
         };
         config.sources = sources(vars);
+        config.links = links(vars.link_key.as_deref(), vars.public_base_url.as_deref());
         config.hash_budget = non_empty(&vars.hash_budget)
             .and_then(parse_hash_budget)
             .unwrap_or(HashBudget::DEFAULT);
@@ -128,6 +138,12 @@ impl ApiConfig {
     /// With access tokens configured (tests).
     pub fn with_tokens(mut self, tokens: AccessTokens) -> ApiConfig {
         self.tokens = Ok(tokens);
+        self
+    }
+
+    /// With signed links (tests).
+    pub fn with_links(mut self, links: Links) -> ApiConfig {
+        self.links = Ok(Some(links));
         self
     }
 
@@ -167,6 +183,7 @@ impl fmt::Debug for ApiConfig {
             .field("tokens", &self.tokens)
             .field("google", &self.google)
             .field("sources", &self.sources)
+            .field("links", &self.links.as_ref().map(Option::is_some))
             .finish()
     }
 }

@@ -8,6 +8,8 @@
 //! - [`me`]: `/me...`: the signed-in user's own account.
 //! - [`subscriptions`]: `/me/subscriptions...`: the sources the signed-in user follows.
 //! - [`feed`]: `/me/feed`: the items of those sources, newest first.
+//! - [`links`]: `/links/...`: the signed links of digests (page, one-click unsubscribe, Atom
+//!   feed), outside the prefix and the OpenAPI document.
 //! - [`openapi`]: `/openapi.json`, the document built from the route table.
 //! - [`input`]: bodies and query strings parsed into model inputs.
 //! - [`etag`]: `ETag`, `If-Match`, `If-None-Match`.
@@ -20,6 +22,7 @@ pub mod config;
 pub mod etag;
 pub mod feed;
 pub mod input;
+pub mod links;
 pub mod me;
 pub mod openapi;
 pub mod routes;
@@ -74,6 +77,10 @@ async fn route<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
     let path = request.uri().path();
+    if path.starts_with(routes::LINKS_PREFIX) {
+        let route = routes::find_link(path).ok_or(ApiError::NotFound("no such route"))?;
+        return Ok(links::serve(request, route, config, db, now).await);
+    }
     let rest = path
         .strip_prefix(PREFIX)
         .ok_or(ApiError::NotFound("no such route"))?;

@@ -600,3 +600,81 @@ mod tests {
         }
     }
 }
+
+/// The signed links' operations (`/links/...`, [`crate::digests::links`]): pages and a feed
+/// for browsers, mail clients and feed readers, authorised by the `token` in their query
+/// (never a bearer token). Outside [`super::PREFIX`] and not in the OpenAPI document: they
+/// answer HTML and Atom, not the JSON API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOp {
+    /// `GET`: a digest as a web page.
+    DigestPage,
+    /// `GET`: a page with a button that unsubscribes (a GET never changes anything: mail
+    /// scanners fetch links).
+    UnsubscribePage,
+    /// `POST`: one-click unsubscribe (RFC 8058).
+    Unsubscribe,
+    /// `GET`: the Atom feed of a user's digests.
+    DigestFeed,
+}
+
+/// A signed link's path and its operations.
+#[derive(Debug)]
+pub struct LinkRoute {
+    pub path: &'static str,
+    pub operations: &'static [(Method, LinkOp)],
+}
+
+impl LinkRoute {
+    /// The operation for `method` (HEAD finds GET's).
+    pub fn operation(&self, method: &Method) -> Option<LinkOp> {
+        let method = if *method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.operations
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, op)| *op)
+    }
+
+    /// The `Allow` header: the operations' methods, with HEAD after GET.
+    pub fn allow(&self) -> String {
+        let mut methods: Vec<&str> = Vec::new();
+        for (method, _) in self.operations {
+            methods.push(method.as_str());
+            if *method == Method::GET {
+                methods.push("HEAD");
+            }
+        }
+        methods.join(", ")
+    }
+}
+
+/// The prefix of every signed link's path (`[[trigger.http]] route = "/links/..."`).
+pub const LINKS_PREFIX: &str = "/links/";
+
+/// Every signed link of the api component.
+pub static LINK_ROUTES: &[LinkRoute] = &[
+    LinkRoute {
+        path: crate::digests::links::DIGEST_PATH,
+        operations: &[(Method::GET, LinkOp::DigestPage)],
+    },
+    LinkRoute {
+        path: crate::digests::links::UNSUBSCRIBE_PATH,
+        operations: &[
+            (Method::GET, LinkOp::UnsubscribePage),
+            (Method::POST, LinkOp::Unsubscribe),
+        ],
+    },
+    LinkRoute {
+        path: crate::digests::links::FEED_PATH,
+        operations: &[(Method::GET, LinkOp::DigestFeed)],
+    },
+];
+
+/// The signed link at exactly `path` (the whole path, [`LINKS_PREFIX`] included).
+pub fn find_link(path: &str) -> Option<&'static LinkRoute> {
+    LINK_ROUTES.iter().find(|route| route.path == path)
+}

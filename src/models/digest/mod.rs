@@ -1,6 +1,8 @@
 //! Digests: the users due for one, a period's candidate items, and the digest written with
-//! its items. The statements are in [`sql`], the operations in [`store`].
+//! its items. The statements are in [`sql`], the operations in [`store`]; what the signed
+//! links (`/links/...`) read and write is in [`linked`].
 
+pub mod linked;
 pub mod sql;
 pub mod store;
 

@@ -4,7 +4,7 @@ use serde_json::json;
 use spin_sdk::pg::ParameterValue;
 
 use super::{Candidate, Claimed, ClaimedDelivery, Delivery, DigestItemView, DigestView, sql};
-use crate::db::{Db, DbError, Timestamp};
+use crate::db::{Db, DbError, Row, Timestamp};
 use crate::domain::UserId;
 
 /// Claims up to `limit` users whose digest is due at `as_of`, leased for `lease_seconds`.
@@ -119,11 +119,17 @@ pub async fn digest(db: &impl Db, user: UserId, id: i64) -> Result<Option<Digest
     let rows = db
         .read(sql::DIGEST, &[ParameterValue::Int64(id), user.into()])
         .await?;
+    view(&rows)
+}
+
+/// The digest in `rows` (one row per item in order, the digest's columns repeated, or one
+/// row with NULL item columns; [`sql::DIGEST`]'s columns), `None` when there is no row.
+pub(super) fn view(rows: &[Row]) -> Result<Option<DigestView>, DbError> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
     let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         let Some(position) = row.get_opt::<i64>("item_position")? else {
             continue;
         };
