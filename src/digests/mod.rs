@@ -7,9 +7,12 @@
 //! - [`links`]: the signed links a digest carries (its page, one-click unsubscribe, the
 //!   Atom feed of a user's digests).
 //! - [`round`]: one bounded, idempotent round that builds the digests due.
+//! - [`overview`]: the overview paragraph a language model may write for a digest, bounded
+//!   in time and size.
 
 pub mod budget;
 pub mod links;
+pub mod overview;
 pub mod round;
 pub mod schedule;
 
