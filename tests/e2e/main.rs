@@ -25,6 +25,10 @@
 //! - [`subscribe_ingest_and_read_the_feed`]: issue 9's "Done when" as one flow ([`flow`]):
 //!   its own PostgreSQL, the feed server standing in for YouTube, Reddit and the blogs, and
 //!   one `spin up` whose api and ingest components both fetch from it.
+//! - [`digest_overviews_from_a_model`]: issue 19's overviews ([`overview`]): its own
+//!   PostgreSQL, a model service on 127.0.0.1 speaking Spin's `remote_http` protocol, and two
+//!   `spin up`s whose runtime config names it in `[llm_compute]`: one with the service up
+//!   (answering, slow, broken), one with it down (a closed port).
 //!
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
@@ -44,10 +48,12 @@ mod google;
 mod harness;
 mod health;
 mod ingest;
+mod model_server;
 #[allow(dead_code)]
 #[path = "../common/openapi.rs"]
 mod openapi;
 mod outage;
+mod overview;
 mod sources;
 mod users;
 
@@ -225,5 +231,25 @@ fn subscribe_ingest_and_read_the_feed() {
     logs_are_clean(&spin, &mut checks);
     checks.finish("subscribe_ingest_and_read_the_feed", || {
         spin.component_logs(30)
+    });
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn digest_overviews_from_a_model() {
+    wasm_built();
+    let model = model_server::ModelServer::start();
+    let pg = Postgres::start();
+    overview::seed(&pg);
+    let mut checks = checks::Checks::new();
+    let logs = {
+        let spin = Spin::start_with(&pg, &overview::options(model.url()));
+        overview::checks(&spin, &pg, &model, &mut checks);
+        spin.component_logs(30)
+    };
+    let spin = Spin::start_with(&pg, &overview::options(overview::closed_port_url()));
+    overview::down_checks(&spin, &pg, &mut checks);
+    checks.finish("digest_overviews_from_a_model", || {
+        format!("{logs}{}", spin.component_logs(30))
     });
 }
