@@ -106,7 +106,7 @@ fn digests_of(pg: &Postgres, day: u32) -> String {
 }
 
 fn all_built_without_overview() -> String {
-    vec!["built -"; READERS].join(" | ")
+    ["built -"; READERS].join(" | ")
 }
 
 /// The checks against a running model service (`spin` was started with [`options`] naming
@@ -121,7 +121,7 @@ pub fn checks(spin: &Spin, pg: &Postgres, model: &ModelServer, checks: &mut Chec
             assert_eq!(counts(&body), (READERS as u64, READERS as u64, 0, 0), "{body}");
             assert_eq!(
                 digests_of(pg, 11),
-                vec!["built Two headlines today: a subreddit and a blog."; READERS].join(" | ")
+                ["built Two headlines today: a subreddit and a blog."; READERS].join(" | ")
             );
             let received = model.take_received();
             assert_eq!(received.len(), READERS, "{received:?}");
