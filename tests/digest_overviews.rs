@@ -15,6 +15,8 @@ use keemu::digests::overview::{
     MAX_OVERVIEW_CHARS, MAX_PROMPT_CHARS, OverviewError, OverviewSettings, Overviewer,
 };
 use keemu::digests::round::{self, RoundReport, RoundSettings};
+use keemu::http::ingest::{IngestConfig, IngestVariables};
+use keemu::outbound::{FetchRequest, Fetched, Outbound, OutboundError};
 
 const SETTINGS: RoundSettings = RoundSettings {
     local_time: match NaiveTime::from_hms_opt(7, 0, 0) {
@@ -351,4 +353,71 @@ async fn a_sent_digest_keeps_no_late_overview() {
         "{report:?}"
     );
     assert_eq!(env.digests().await, "sent -");
+}
+
+/// No feed is fetched by a digest round.
+struct NoFetch;
+
+impl Outbound for NoFetch {
+    async fn fetch(&self, _request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
+        Err(OutboundError::Denied)
+    }
+}
+
+/// `POST /internal/digests` at [`AS_OF`] with `digest_overview` (and a 1 s call bound):
+/// status and body.
+async fn route(env: &Env, overview: &str, model: &FakeModel) -> (u16, serde_json::Value) {
+    let config = IngestConfig::from_variables(&IngestVariables {
+        api_token: Some(common::api::TOKEN.into()),
+        digest_overview: Some(overview.into()),
+        digest_overview_timeout_ms: Some("1000".into()),
+        ..IngestVariables::default()
+    });
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/internal/digests?as_of=2026-03-11T08%3A00%3A00Z")
+        .header("authorization", format!("Bearer {}", common::api::TOKEN))
+        .body(bytes::Bytes::new())
+        .expect("request");
+    let db = env.instance.request_db();
+    let response = keemu::http::ingest::handle(&request, &config, &db, &NoFetch, model).await;
+    let body = serde_json::from_slice(response.body()).unwrap_or(serde_json::Value::Null);
+    (response.status().as_u16(), body)
+}
+
+#[tokio::test]
+async fn the_route_asks_the_model_only_when_digest_overview_is_llm() {
+    let env = Env::new(1).await;
+    let model = FakeModel::new(vec![Ok("From the route.".to_owned())]);
+    // Not a mode: 503 (not configured), nothing claimed or asked.
+    let (status, body) = route(&env, "gpt", &model).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(model.asked(), 0);
+    assert_eq!(env.one("SELECT count(*)::text FROM digests").await, "0");
+    // `none`: built, the model not asked.
+    let (status, body) = route(&env, "none", &model).await;
+    assert_eq!(
+        (status, &body["built"], &body["overviews"]),
+        (200, &1.into(), &0.into()),
+        "{body}"
+    );
+    assert_eq!(model.asked(), 0);
+    // `llm`: the next period's digest gets the model's overview.
+    env.sql(
+        "UPDATE digest_schedules SET due_at = NULL;
+         DELETE FROM digests",
+    )
+    .await;
+    let (status, body) = route(&env, "llm", &model).await;
+    assert_eq!(
+        (
+            status,
+            &body["built"],
+            &body["overviews"],
+            &body["overview_failed"]
+        ),
+        (200, &1.into(), &1.into(), &0.into()),
+        "{body}"
+    );
+    assert_eq!(env.digests().await, "built From the route.");
 }
