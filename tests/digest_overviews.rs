@@ -332,27 +332,33 @@ async fn without_a_model_nothing_is_asked_and_a_skipped_digest_never_is() {
 }
 
 #[tokio::test]
-async fn a_sent_digest_keeps_no_late_overview() {
-    let env = Env::new(1).await;
-    // Delivery ran between the build and the answer: the statement leaves it as sent.
+async fn a_digest_a_sender_holds_or_sent_keeps_no_late_overview() {
+    let env = Env::new(3).await;
+    // Delivery ran between the build and the answer: reader0's digest was sent, reader1's
+    // is being sent (one attempt counted), reader2's was not touched.
     let model = FakeModel::new(vec![Ok("Late.".to_owned())]);
     env.sql(
-        "CREATE FUNCTION send_at_once() RETURNS trigger LANGUAGE plpgsql AS $$
+        "CREATE FUNCTION deliver_at_once() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
-             UPDATE digests SET status = 'sent', sent_at = now() WHERE id = NEW.id;
+             UPDATE digests SET status = 'sent', sent_at = now()
+             WHERE id = NEW.id
+               AND NEW.user_id = (SELECT id FROM users WHERE email = 'reader0@example.org');
+             UPDATE digests SET delivery_attempts = 1
+             WHERE id = NEW.id
+               AND NEW.user_id = (SELECT id FROM users WHERE email = 'reader1@example.org');
              RETURN NULL;
          END $$;
-         CREATE TRIGGER send_at_once AFTER INSERT ON digests
-             FOR EACH ROW EXECUTE FUNCTION send_at_once();",
+         CREATE TRIGGER deliver_at_once AFTER INSERT ON digests
+             FOR EACH ROW EXECUTE FUNCTION deliver_at_once();",
     )
     .await;
     let report = env.round(&bounds(5_000), &model).await;
     assert_eq!(
         (report.built, report.overviews, report.overview_failed),
-        (1, 0, 1),
+        (3, 1, 2),
         "{report:?}"
     );
-    assert_eq!(env.digests().await, "sent -");
+    assert_eq!(env.digests().await, "sent - | built - | built Late.");
 }
 
 /// No feed is fetched by a digest round.

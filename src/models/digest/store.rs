@@ -107,7 +107,8 @@ pub async fn build(db: &impl Db, digest: &NewDigest<'_>) -> Result<Option<i64>, 
     }
 }
 
-/// Gives digest `id` its `overview`, if it has none and was not sent yet; whether it did.
+/// Gives digest `id` its `overview`, if it has none and no delivery was attempted yet;
+/// whether it did.
 pub async fn set_overview(db: &impl Db, id: i64, overview: &str) -> Result<bool, DbError> {
     let params = [
         ParameterValue::Int64(id),
