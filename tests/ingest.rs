@@ -818,7 +818,14 @@ async fn the_route_runs_a_round_for_the_operator_only() {
         }
         let request = builder.body(bytes::Bytes::new()).expect("request");
         let db = env.instance.request_db();
-        let response = keemu::http::ingest::handle(&request, &config, &db, &feeds).await;
+        let response = keemu::http::ingest::handle(
+            &request,
+            &config,
+            &db,
+            &feeds,
+            &keemu::digests::overview::NoOverview,
+        )
+        .await;
         let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
         (response.status().as_u16(), body)
     };
@@ -897,7 +904,14 @@ async fn the_route_runs_a_round_for_the_operator_only() {
         .body(bytes::Bytes::new())
         .expect("request");
     let db = env.instance.request_db();
-    let response = keemu::http::ingest::handle(&request, &unconfigured, &db, &feeds).await;
+    let response = keemu::http::ingest::handle(
+        &request,
+        &unconfigured,
+        &db,
+        &feeds,
+        &keemu::digests::overview::NoOverview,
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 503);
 }
 

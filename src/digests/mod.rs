@@ -11,10 +11,13 @@
 //! - [`render`]: a digest as its reader gets it: the e-mail's subject, HTML and text parts
 //!   (the HTML is also its page in the browser) and the Atom feed of a user's digests.
 //! - [`round`]: one bounded, idempotent round that builds the digests due.
+//! - [`overview`]: the overview paragraph a language model may write for a digest, bounded
+//!   in time and size.
 
 pub mod budget;
 pub mod deliver;
 pub mod links;
+pub mod overview;
 pub mod render;
 pub mod round;
 pub mod schedule;

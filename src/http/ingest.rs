@@ -14,7 +14,11 @@
 //! `POST /internal/digests?limit=&as_of=` ([`DIGESTS_PATH`]): one digest round
 //! ([`crate::digests::round`]) at `as_of` (RFC 3339; default now: tests and backfills name
 //! the instant), for at most `limit` users (1 to 500, default 100). 200 `{"claimed",
-//! "built", "skipped", "not_due", "existed", "failed", "duration_ms"}`.
+//! "built", "skipped", "not_due", "existed", "failed", "overviews", "overview_failed",
+//! "overview_skipped", "duration_ms"}`. With `digest_overview = "llm"` the model writes each
+//! built digest's overview after the digests are written, within
+//! `digest_overview_timeout_ms` per call ([`crate::digests::overview`]); a `digest_overview`
+//! that is neither `none` nor `llm` makes this route answer 503.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -28,6 +32,7 @@ use super::bearer::require_bearer;
 use super::config::{allow_loopback, millis, operator_token, origin};
 use super::{ApiError, Request, Response, serialized_response};
 use crate::db::Db;
+use crate::digests::overview::{OverviewMode, OverviewSettings, Overviewer};
 use crate::digests::round::{self as digest_round, RoundSettings};
 use crate::ingest::{IngestSettings, MAX_BATCH, RoundReport, run_round};
 use crate::models::account::{self, ThrottlePolicy};
@@ -82,6 +87,10 @@ pub struct IngestVariables {
     pub digest_local_time: Option<String>,
     /// The weekday of weekly and two-weekly digests, in English (default `monday`).
     pub digest_weekday: Option<String>,
+    /// `none` (default) or `llm`: whether the model writes digests' overviews.
+    pub digest_overview: Option<String>,
+    /// Bound on one overview call, in milliseconds (1 to 60000; default 10000).
+    pub digest_overview_timeout_ms: Option<String>,
 }
 
 /// The component's settings, read once per instance.
@@ -89,6 +98,9 @@ pub struct IngestConfig {
     token: Result<String, &'static str>,
     pub settings: IngestSettings,
     pub digests: RoundSettings,
+    /// `digest_overview`, or why it is unusable (the digest round answers 503).
+    pub overview: Result<OverviewMode, &'static str>,
+    pub overview_bounds: OverviewSettings,
 }
 
 impl fmt::Debug for IngestConfig {
@@ -97,6 +109,8 @@ impl fmt::Debug for IngestConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("settings", &self.settings)
             .field("digests", &self.digests)
+            .field("overview", &self.overview)
+            .field("overview_bounds", &self.overview_bounds)
             .finish()
     }
 }
@@ -124,10 +138,16 @@ impl IngestConfig {
             limit: DEFAULT_DIGEST_BATCH,
             lease_seconds: DIGEST_LEASE_SECONDS,
         };
+        let mut overview_bounds = OverviewSettings::default();
+        if let Some(ms) = millis(vars.digest_overview_timeout_ms.as_deref(), 60_000) {
+            overview_bounds.call_bound = ms;
+        }
         IngestConfig {
             token,
             settings,
             digests,
+            overview: OverviewMode::parse(vars.digest_overview.as_deref()),
+            overview_bounds,
         }
     }
 }
@@ -140,14 +160,16 @@ struct RoundBody {
     duration_ms: u64,
 }
 
-/// Serves a request to the ingest component.
+/// Serves a request to the ingest component. `model` writes digests' overviews when
+/// `digest_overview` is `llm`.
 pub async fn handle(
     request: &Request,
     config: &IngestConfig,
     db: &impl Db,
     outbound: &impl Outbound,
+    model: &impl Overviewer,
 ) -> Response {
-    match route(request, config, db, outbound).await {
+    match route(request, config, db, outbound, model).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -158,6 +180,7 @@ async fn route(
     config: &IngestConfig,
     db: &impl Db,
     outbound: &impl Outbound,
+    model: &impl Overviewer,
 ) -> Result<Response, ApiError> {
     let path = request.uri().path();
     if path != PATH && path != MAINTENANCE_PATH && path != DIGESTS_PATH {
@@ -177,7 +200,7 @@ async fn route(
         return maintenance(db).await;
     }
     if path == DIGESTS_PATH {
-        return digests(request, config, db).await;
+        return digests(request, config, db, model).await;
     }
     let mut settings = config.settings.clone();
     settings.batch = limit(request.uri().query())?.unwrap_or(settings.batch);
@@ -235,13 +258,23 @@ async fn digests(
     request: &Request,
     config: &IngestConfig,
     db: &impl Db,
+    model: &impl Overviewer,
 ) -> Result<Response, ApiError> {
+    let mode = config.overview.map_err(|reason| {
+        log::error("api_not_configured", json!({ "reason": reason }));
+        ApiError::NotConfigured
+    })?;
     let (limit, as_of) = digest_query(request.uri().query())?;
     let mut settings = config.digests;
     settings.limit = limit.unwrap_or(settings.limit);
     let as_of = as_of.unwrap_or_else(Utc::now);
     let started = Instant::now();
-    let report = digest_round::run(db, as_of, &settings).await?;
+    let report = match mode {
+        OverviewMode::None => digest_round::run(db, as_of, &settings).await?,
+        OverviewMode::Llm => {
+            digest_round::run_with(db, as_of, &settings, &config.overview_bounds, model).await?
+        }
+    };
     let duration_ms = started.elapsed().as_millis() as u64;
     log::info(
         "digest_round_completed",
@@ -382,6 +415,8 @@ mod tests {
             db_timeout_ms: Some("500".into()),
             digest_local_time: Some("06:15".into()),
             digest_weekday: Some("saturday".into()),
+            digest_overview: Some(" LLM".into()),
+            digest_overview_timeout_ms: Some("2500".into()),
         });
         assert_eq!(config.token.as_deref(), Ok("secret-token-0123456789"));
         assert_eq!(
@@ -405,6 +440,11 @@ mod tests {
         assert_eq!(config.settings.fetch.timeout, Duration::from_millis(1500));
         assert_eq!(config.settings.round_budget, Duration::from_secs(30));
         assert_eq!(config.settings.db_timeout, Duration::from_millis(500));
+        assert_eq!(config.overview, Ok(OverviewMode::Llm));
+        assert_eq!(
+            config.overview_bounds.call_bound,
+            Duration::from_millis(2500)
+        );
         // 1.5 s fetch + 2 s parse + 3 * 0.5 s statements.
         assert_eq!(config.settings.source_budget(), Duration::from_secs(5));
         // A budget too small for one source would defer every source of every round.
@@ -424,5 +464,12 @@ mod tests {
         });
         assert!(short.token.is_err());
         assert!(!short.settings.fetch.net.allow_loopback);
+        assert_eq!(short.overview, Ok(OverviewMode::None));
+        assert_eq!(short.overview_bounds, OverviewSettings::default());
+        let bad = IngestConfig::from_variables(&IngestVariables {
+            digest_overview: Some("gpt-4".into()),
+            ..IngestVariables::default()
+        });
+        assert!(bad.overview.is_err());
     }
 }

@@ -273,6 +273,9 @@ pub struct SpinOptions {
     /// instance as busy as it can gives the database, which shares this machine's cores, the
     /// CPU it would have on a server of its own.
     pub nice: Option<u8>,
+    /// `(url, auth_token)` of a `remote_http` model service: the default runtime config gets
+    /// an `[llm_compute]` block naming it.
+    pub llm_compute: Option<(String, String)>,
 }
 
 impl Spin {
@@ -294,12 +297,16 @@ impl Spin {
         let output = std::fs::File::create(state.join("spin-up.txt")).expect("spin output file");
         let runtime_config = options.runtime_config.clone().unwrap_or_else(|| {
             let path = state.join("runtime-config.toml");
-            std::fs::write(
-                &path,
-                "# e2e: the tests' servers (key set, feeds) are on loopback\n\
-                 [outbound_networking]\nblock_networks = []\n",
-            )
-            .expect("write the e2e runtime config");
+            let mut text = "# e2e: the tests' servers (key set, feeds) are on loopback\n\
+                            [outbound_networking]\nblock_networks = []\n"
+                .to_owned();
+            if let Some((url, token)) = &options.llm_compute {
+                text.push_str(&format!(
+                    "[llm_compute]\ntype = \"remote_http\"\nurl = \"{url}\"\n\
+                     auth_token = \"{token}\"\n"
+                ));
+            }
+            std::fs::write(&path, text).expect("write the e2e runtime config");
             path
         });
         let mut variables = options.variables.clone();

@@ -26,6 +26,12 @@
 //!   its own PostgreSQL, the feed server standing in for YouTube, Reddit and the blogs, and
 //!   one `spin up` whose api and ingest components both fetch from it; then digests and their
 //!   signed links ([`links`]: the page in a real headless Chromium, unsubscribe, the feed).
+//! - [`digest_overviews_from_a_model`]: issue 19's overviews ([`overview`]): its own
+//!   PostgreSQL, a model service on 127.0.0.1 speaking Spin's `remote_http` protocol, and two
+//!   `spin up`s whose runtime config names it in `[llm_compute]`: one with the service up
+//!   (answering, slow, broken), one with it down (a closed port).
+//! - [`digests_over_four_weeks`]: issue 19's "Done when" ([`digest_weeks`]): three readers,
+//!   four weeks of rounds through two daylight-saving changes, and a fixture mail API.
 //!
 //! Each runs a list of named checks ([`checks::Checks`]), reports every failure, and fails
 //! at the end with all of them and the tail of the components' logs.
@@ -48,10 +54,12 @@ mod health;
 mod ingest;
 mod links;
 mod mail_server;
+mod model_server;
 #[allow(dead_code)]
 #[path = "../common/openapi.rs"]
 mod openapi;
 mod outage;
+mod overview;
 mod sources;
 mod users;
 
@@ -248,4 +256,24 @@ fn digests_over_four_weeks() {
     });
     logs_are_clean(&spin, &mut checks);
     checks.finish("digests_over_four_weeks", || spin.component_logs(30));
+}
+
+#[test]
+#[ignore = "needs the spin CLI (Spin 4) and the built components: run `make e2e`"]
+fn digest_overviews_from_a_model() {
+    wasm_built();
+    let model = model_server::ModelServer::start();
+    let pg = Postgres::start();
+    overview::seed(&pg);
+    let mut checks = checks::Checks::new();
+    let logs = {
+        let spin = Spin::start_with(&pg, &overview::options(model.url()));
+        overview::checks(&spin, &pg, &model, &mut checks);
+        spin.component_logs(30)
+    };
+    let spin = Spin::start_with(&pg, &overview::options(overview::closed_port_url()));
+    overview::down_checks(&spin, &pg, &mut checks);
+    checks.finish("digest_overviews_from_a_model", || {
+        format!("{logs}{}", spin.component_logs(30))
+    });
 }

@@ -1,13 +1,14 @@
 //! Spin component `ingest`: `POST /internal/ingest`, one ingestion round (claim due
-//! sources, fetch their feeds, store the items), and `POST /internal/maintenance`. Thin glue
-//! over `keemu::http::ingest`.
+//! sources, fetch their feeds, store the items), `POST /internal/digests` (one digest round,
+//! overviews by the `spin:llm` model when `digest_overview = "llm"`) and
+//! `POST /internal/maintenance`. Thin glue over `keemu::http::ingest`.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
 
 use keemu::http::Request;
 use keemu::http::ingest::{self as ingest, IngestConfig, IngestVariables};
-use keemu_spin_glue::{SpinOutbound, database, once_per_instance, serve, variable};
+use keemu_spin_glue::{SpinOutbound, SpinOverviewer, database, once_per_instance, serve, variable};
 use spin_sdk::http::IntoResponse;
 use spin_sdk::http_service;
 
@@ -27,6 +28,8 @@ async fn variables() -> IngestVariables {
         db_timeout_ms: variable("db_timeout_ms").await,
         digest_local_time: variable("digest_local_time").await,
         digest_weekday: variable("digest_weekday").await,
+        digest_overview: variable("digest_overview").await,
+        digest_overview_timeout_ms: variable("digest_overview_timeout_ms").await,
     }
 }
 
@@ -38,7 +41,7 @@ async fn handle(request: spin_sdk::http::Request) -> impl IntoResponse {
         })
         .await;
         let db = database().await;
-        ingest::handle(&request, &config, &db, &SpinOutbound).await
+        ingest::handle(&request, &config, &db, &SpinOutbound, &SpinOverviewer).await
     })
     .await
 }

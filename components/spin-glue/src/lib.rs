@@ -1,7 +1,8 @@
 //! What both Spin components share: the database adapter over `spin_sdk::pg`, the
 //! instance's shared connection, configuration from Spin variables, and the conversion
 //! between Spin's request/response and the core's [`keemu::http::Request`]/[`Response`],
-//! and the outbound HTTP transport ([`SpinOutbound`], the core's [`keemu::outbound::Outbound`]).
+//! and the outbound HTTP transport ([`SpinOutbound`], the core's [`keemu::outbound::Outbound`]),
+//! and the digest overview model ([`SpinOverviewer`], over `spin_sdk::llm`).
 //!
 //! Everything that decides behaviour lives in the `keemu` crate; this crate only talks to
 //! the host.
@@ -22,8 +23,10 @@ use keemu::http::{ApiError, MAX_BODY_BYTES, Request, Response};
 use spin_sdk::pg::{self, ParameterValue, PgError};
 
 pub mod outbound;
+pub mod overview;
 
 pub use outbound::SpinOutbound;
+pub use overview::SpinOverviewer;
 
 /// The database timeout when `db_timeout_ms` is unset or invalid.
 pub const DEFAULT_DB_TIMEOUT_MS: u64 = 2000;

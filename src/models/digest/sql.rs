@@ -105,6 +105,13 @@ pub const BUILD: &str = "WITH digest AS (
     SELECT (SELECT id FROM digest) AS id, (SELECT count(*) FROM items) AS items,
         (SELECT count(*) FROM moved) AS moved";
 
+/// Gives digest `$1` the overview `$2`, if it has none and no delivery was attempted yet (an
+/// overview arriving once a sender holds the digest is dropped: the e-mail and the digest's
+/// page never disagree).
+pub const SET_OVERVIEW: &str = "UPDATE digests SET overview = $2::text, updated_at = now()
+    WHERE id = $1::bigint AND overview IS NULL AND sent_at IS NULL
+      AND delivery_attempts = 0";
+
 /// Moves user `$1`'s schedule to `$2` with nothing built (nothing due yet), releasing the
 /// lease.
 pub const RESCHEDULE: &str = "UPDATE digest_schedules

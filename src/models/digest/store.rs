@@ -107,6 +107,18 @@ pub async fn build(db: &impl Db, digest: &NewDigest<'_>) -> Result<Option<i64>, 
     }
 }
 
+/// Gives digest `id` its `overview`, if it has none and no delivery was attempted yet;
+/// whether it did.
+pub async fn set_overview(db: &impl Db, id: i64, overview: &str) -> Result<bool, DbError> {
+    let params = [
+        ParameterValue::Int64(id),
+        ParameterValue::Str(overview.to_owned()),
+    ];
+    db.execute(sql::SET_OVERVIEW, &params)
+        .await
+        .map(|rows| rows == 1)
+}
+
 /// Moves `user`'s schedule to `next_due` with nothing built.
 pub async fn reschedule(db: &impl Db, user: UserId, next_due: Timestamp) -> Result<(), DbError> {
     db.execute(sql::RESCHEDULE, &[user.into(), next_due.into()])
