@@ -31,8 +31,11 @@ const SETTINGS: DeliverySettings = DeliverySettings {
 #[derive(Default)]
 struct FakeApi {
     statuses: RefCell<Vec<u16>>,
-    seen: RefCell<Vec<(Vec<(&'static str, String)>, Value)>>,
+    seen: RefCell<Vec<Sent>>,
 }
+
+/// A request's headers and JSON body.
+type Sent = (Vec<(&'static str, String)>, Value);
 
 impl Outbound for FakeApi {
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
@@ -153,7 +156,7 @@ async fn a_digest_is_mailed_once_with_both_parts_and_one_click_unsubscribe() {
         (2, 1, 1, 0),
         "{report:?}"
     );
-    let seen = api.seen.borrow();
+    let seen = api.seen.borrow().clone();
     assert_eq!(
         seen.len(),
         1,
@@ -226,7 +229,7 @@ async fn failures_are_retried_with_the_same_key_and_message_then_given_up() {
             .await;
         env.deliver(&api).await;
     }
-    let seen = api.seen.borrow();
+    let seen = api.seen.borrow().clone();
     assert_eq!(seen.len(), MAX_ATTEMPTS as usize);
     assert!(
         seen.windows(2).all(|w| w[0] == w[1]),
@@ -297,4 +300,76 @@ async fn rounds_at_once_send_each_digest_once() {
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), 2, "two digests, two distinct messages");
+}
+
+#[tokio::test]
+async fn the_route_needs_the_operator_token_and_the_mail_variables() {
+    use keemu::http::mail::{MailConfig, MailVariables, handle};
+    let env = Env::new().await;
+    env.built_digests().await;
+    let vars = MailVariables {
+        api_token: Some("operator-token-0123456789".into()),
+        mail_api_url: Some("https://api.resend.com/emails".into()),
+        mail_api_token: Some("re_test_token".into()),
+        mail_from: Some("digests@keemu.example".into()),
+        link_key: Some(KEY.into()),
+        public_base_url: Some("https://keemu.example".into()),
+        ..MailVariables::default()
+    };
+    let api = FakeApi::default();
+    let db = env.instance.request_db();
+    let send = |config: MailConfig, path: &'static str, token: Option<&'static str>| {
+        let api = &api;
+        let db = &db;
+        async move {
+            let mut request = common::request("POST", path);
+            if let Some(token) = token {
+                request.headers_mut().insert(
+                    "authorization",
+                    format!("Bearer {token}").parse().expect("header"),
+                );
+            }
+            handle(&request, &config, db, api).await
+        }
+    };
+    let token = Some("operator-token-0123456789");
+    let path = "/internal/deliveries";
+    let status = |r: keemu::http::Response| r.status().as_u16();
+    assert_eq!(
+        status(send(MailConfig::from_variables(&vars), path, None).await),
+        401
+    );
+    let no_mail = MailVariables {
+        mail_api_token: None,
+        ..vars.clone()
+    };
+    assert_eq!(
+        status(send(MailConfig::from_variables(&no_mail), path, token).await),
+        503
+    );
+    let bad_key = MailVariables {
+        link_key: Some("short".into()),
+        ..vars.clone()
+    };
+    assert_eq!(
+        status(send(MailConfig::from_variables(&bad_key), path, token).await),
+        503
+    );
+    assert!(
+        api.seen.borrow().is_empty(),
+        "nothing sent while misconfigured"
+    );
+    let bad = "/internal/deliveries?limit=26";
+    assert_eq!(
+        status(send(MailConfig::from_variables(&vars), bad, token).await),
+        400
+    );
+    let ok = send(MailConfig::from_variables(&vars), path, token).await;
+    assert_eq!(ok.status().as_u16(), 200);
+    let body = common::json(&ok);
+    assert_eq!(
+        (body["claimed"].as_u64(), body["sent"].as_u64()),
+        (Some(2), Some(1)),
+        "{body}"
+    );
 }

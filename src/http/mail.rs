@@ -7,9 +7,10 @@
 //!   [`DEFAULT_LIMIT`]).
 //! - 200 `{"claimed", "sent", "retrying", "failed", "not_wanted", "duration_ms"}`;
 //!   `claimed == 0` means nothing was due.
-//! - 401 without the token; 503 when `api_token` or the mail variables are unusable
-//!   (`mail_api_token` unset, for one: then nothing is sent and digests stay readable in
-//!   the app) or the database is down; 404 elsewhere, 405 for another method.
+//! - 401 without the token; 503 when `api_token`, the mail variables (`mail_api_token`
+//!   unset, for one: then nothing is sent and digests stay readable in the app) or the link
+//!   variables (`link_key`, `public_base_url`) are unusable, or the database is down; 404
+//!   elsewhere, 405 for another method.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -19,9 +20,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::bearer::require_bearer;
-use super::config::{millis, operator_token};
+use super::config::{links, millis, operator_token};
 use super::{ApiError, Request, Response, serialized_response};
-use crate::auth::link::LinkKey;
 use crate::db::Db;
 use crate::digests::deliver::{self, DeliveryReport, DeliverySettings};
 use crate::digests::links::Links;
@@ -59,9 +59,10 @@ pub struct MailVariables {
 pub struct MailConfig {
     token: Result<String, &'static str>,
     api: Result<MailApi, &'static str>,
-    /// `None` when `link_key` is unset: messages then carry no links (and no
-    /// `List-Unsubscribe`).
-    links: Option<Links>,
+    /// `Ok(None)` when `link_key` is unset: messages then carry no links (and no
+    /// `List-Unsubscribe`). An unusable key or base URL stops the round (503) rather than
+    /// send mail without a way to unsubscribe.
+    links: Result<Option<Links>, &'static str>,
     settings: DeliverySettings,
 }
 
@@ -70,7 +71,7 @@ impl fmt::Debug for MailConfig {
         f.debug_struct("MailConfig")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("api", &self.api)
-            .field("links", &self.links.is_some())
+            .field("links", &self.links.as_ref().map(Option::is_some))
             .field("settings", &self.settings)
             .finish()
     }
@@ -91,25 +92,7 @@ impl MailConfig {
             crate::outbound::mail::MailConfigError::BadUrl => "mail_api_url is not an http(s) URL",
             crate::outbound::mail::MailConfigError::BadFrom => "mail_from is not an address",
         });
-        let links = vars
-            .link_key
-            .as_deref()
-            .filter(|k| !k.trim().is_empty())
-            .and_then(|key| {
-                let key = LinkKey::parse(key)
-                    .map_err(|e| {
-                        log::error("link_key_unusable", json!({ "reason": e.to_string() }))
-                    })
-                    .ok()?;
-                Links::new(vars.public_base_url.as_deref().unwrap_or(""), key)
-                    .map_err(|e| {
-                        log::error(
-                            "public_base_url_unusable",
-                            json!({ "reason": e.to_string() }),
-                        )
-                    })
-                    .ok()
-            });
+        let links = links(vars.link_key.as_deref(), vars.public_base_url.as_deref());
         MailConfig {
             token,
             api,
@@ -167,10 +150,14 @@ async fn route(
         log::error("mail_not_configured", json!({ "reason": reason }));
         ApiError::NotConfigured
     })?;
+    let links = config.links.as_ref().map_err(|reason| {
+        log::error("mail_not_configured", json!({ "reason": reason }));
+        ApiError::NotConfigured
+    })?;
     let mut settings = config.settings;
     settings.limit = limit(request.uri().query())?.unwrap_or(settings.limit);
     let started = Instant::now();
-    let report = deliver::run(db, outbound, api, config.links.as_ref(), &settings).await?;
+    let report = deliver::run(db, outbound, api, links.as_ref(), &settings).await?;
     let duration_ms = started.elapsed().as_millis() as u64;
     log::info(
         "delivery_round_completed",

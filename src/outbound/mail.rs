@@ -192,9 +192,12 @@ mod tests {
     use crate::outbound::Fetched;
     use std::cell::RefCell;
 
+    /// A request's URL, headers and body.
+    type Seen = (String, Vec<(&'static str, String)>, Vec<u8>);
+
     struct Api {
         status: u16,
-        seen: RefCell<Vec<(String, Vec<(&'static str, String)>, Vec<u8>)>>,
+        seen: RefCell<Vec<Seen>>,
     }
 
     impl Outbound for Api {

@@ -111,7 +111,16 @@ fn serve_feeds(feeds: &FeedServer) {
 
 /// The readers: (email, zone, frequency, length, email on, feeds followed (paused ones with
 /// a `-`)).
-const READERS: [(&str, &str, &str, &str, bool, &[&str]); 3] = [
+type Reader = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+);
+
+const READERS: [Reader; 3] = [
     (
         "paris@example.org",
         "Europe/Paris",
