@@ -8,6 +8,7 @@
 //! - [`me`]: `/me...`: the signed-in user's own account.
 //! - [`subscriptions`]: `/me/subscriptions...`: the sources the signed-in user follows.
 //! - [`feed`]: `/me/feed`: the items of those sources, newest first.
+//! - [`digests`]: `/me/digests...`: the signed-in user's digests, newest first.
 //! - [`openapi`]: `/openapi.json`, the document built from the route table.
 //! - [`input`]: bodies and query strings parsed into model inputs.
 //! - [`etag`]: `ETag`, `If-Match`, `If-None-Match`.
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod bearer;
 pub mod config;
+pub mod digests;
 pub mod etag;
 pub mod feed;
 pub mod input;
@@ -128,5 +130,15 @@ async fn route<D: Db>(
         Op::DeleteSubscription => subscriptions::delete(request, me()?, sub()?, db).await,
         Op::ListSubscriptionItems => subscriptions::items(request, me()?, sub()?, db).await,
         Op::GetFeed => feed::get(request, me()?, db).await,
+        Op::ListDigests => digests::list(request, me()?, db).await,
+        Op::GetDigest => {
+            let me = me()?;
+            digests::get(
+                me,
+                digests::digest_id(params.first().copied().unwrap_or(""))?,
+                db,
+            )
+            .await
+        }
     }
 }
