@@ -1,5 +1,7 @@
-//! Digests: the users due for one, a period's candidate items, and the digest written with
-//! its items. The statements are in [`sql`], the operations in [`store`].
+//! Digests: the users due for one, a period's candidate items, the digest written with its
+//! items, and a user's digests as they read them ([`DigestSummary`] pages with a
+//! [`DigestCursor`], one [`DigestView`]). The statements are in [`sql`], the operations in
+//! [`store`].
 
 pub mod sql;
 pub mod store;
