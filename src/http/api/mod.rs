@@ -132,13 +132,8 @@ async fn route<D: Db>(
         Op::GetFeed => feed::get(request, me()?, db).await,
         Op::ListDigests => digests::list(request, me()?, db).await,
         Op::GetDigest => {
-            let me = me()?;
-            digests::get(
-                me,
-                digests::digest_id(params.first().copied().unwrap_or(""))?,
-                db,
-            )
-            .await
+            let id = digests::digest_id(params.first().copied().unwrap_or(""));
+            digests::get(me()?, id?, db).await
         }
     }
 }
