@@ -1433,6 +1433,10 @@ fn me_routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("HEAD", "/api/v1/me/subscriptions/1/items", None),
         ("GET", "/api/v1/me/feed", None),
         ("HEAD", "/api/v1/me/feed", None),
+        ("GET", "/api/v1/me/digests", None),
+        ("HEAD", "/api/v1/me/digests", None),
+        ("GET", "/api/v1/me/digests/1", None),
+        ("HEAD", "/api/v1/me/digests/1", None),
         (
             "POST",
             "/api/v1/me/identities/google",
@@ -1449,7 +1453,10 @@ fn me_routes_cover_the_route_table() {
         .flat_map(|r| {
             r.operations.iter().flat_map(move |o| {
                 // Path parameters as me_routes() fills them.
-                let path = r.path.replace("{subscription_id}", "1");
+                let path = r
+                    .path
+                    .replace("{subscription_id}", "1")
+                    .replace("{digest_id}", "1");
                 let mut v = vec![format!("{} /api/v1{path}", o.method)];
                 if o.method == Method::GET {
                     v.push(format!("HEAD /api/v1{path}"));

@@ -340,6 +340,22 @@ async fn every_operation_answers_as_documented() {
         200
     );
     assert_eq!(send("DELETE", &subscription, None, me).await.status, 204);
+    // Digests: one written by SQL (tests/api_digests.rs has built ones), listed and shown.
+    api.db
+        .client()
+        .await
+        .batch_execute(
+            "INSERT INTO digests (user_id, period_start, period_end, update_frequency,
+                 summary_length, status, item_count)
+             SELECT id, '2026-03-01T07:00:00Z', '2026-03-02T07:00:00Z', 'daily', 'concise',
+                 'skipped', 0 FROM users WHERE email = 'me@example.com'",
+        )
+        .await
+        .expect("a digest");
+    let digests = send("GET", "/api/v1/me/digests?limit=5", None, me).await;
+    assert_eq!(digests.status, 200, "{}", digests.json());
+    let digest = format!("/api/v1/me/digests/{}", digests.json()["items"][0]["id"]);
+    assert_eq!(send("GET", &digest, None, me).await.status, 200);
     assert_eq!(send("GET", &subscription, None, me).await.status, 404);
     assert_eq!(send("DELETE", "/api/v1/me", None, me).await.status, 204);
     // Google sign-in is not configured here: a problem, as the document allows.

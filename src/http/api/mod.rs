@@ -8,6 +8,7 @@
 //! - [`me`]: `/me...`: the signed-in user's own account.
 //! - [`subscriptions`]: `/me/subscriptions...`: the sources the signed-in user follows.
 //! - [`feed`]: `/me/feed`: the items of those sources, newest first.
+//! - [`digests`]: `/me/digests...`: the signed-in user's digests, newest first.
 //! - [`links`]: `/links/...`: the signed links of digests (page, one-click unsubscribe, Atom
 //!   feed), outside the prefix and the OpenAPI document.
 //! - [`openapi`]: `/openapi.json`, the document built from the route table.
@@ -19,6 +20,7 @@
 pub mod auth;
 pub mod bearer;
 pub mod config;
+pub mod digests;
 pub mod etag;
 pub mod feed;
 pub mod input;
@@ -135,5 +137,10 @@ async fn route<D: Db>(
         Op::DeleteSubscription => subscriptions::delete(request, me()?, sub()?, db).await,
         Op::ListSubscriptionItems => subscriptions::items(request, me()?, sub()?, db).await,
         Op::GetFeed => feed::get(request, me()?, db).await,
+        Op::ListDigests => digests::list(request, me()?, db).await,
+        Op::GetDigest => {
+            let id = digests::digest_id(params.first().copied().unwrap_or(""));
+            digests::get(me()?, id?, db).await
+        }
     }
 }

@@ -61,11 +61,16 @@ const WITH_LOCATION: &[(Op, &str)] = &[
 ];
 
 /// The schema of each `{name}` path parameter.
-const PATH_PARAMETERS: &[(&str, &str)] = &[("id", "UserId"), ("subscription_id", "SubscriptionId")];
+const PATH_PARAMETERS: &[(&str, &str)] = &[
+    ("id", "UserId"),
+    ("subscription_id", "SubscriptionId"),
+    ("digest_id", "DigestId"),
+];
 
 const INFO: &str = "The users, preferences and subscriptions API of KeeMU: people follow \
 YouTube channels, subreddits and blogs (`/me/subscriptions`, by a URL as pasted) and read \
-their items newest first (`/me/feed`). Every error is \
+their items newest first (`/me/feed`) and the digests built for them (`/me/digests`). \
+Every error is \
 `application/problem+json` (RFC 9457: `type`, `title`, `status`, `detail`; 422 adds \
 `errors: [{field, message}]`). A 503 on a write whose `detail` says it may or may not have \
 been applied means the database stopped answering after the change was sent: read the \

@@ -48,6 +48,8 @@ pub enum Op {
     DeleteSubscription,
     ListSubscriptionItems,
     GetFeed,
+    ListDigests,
+    GetDigest,
 }
 
 /// One documented response of an operation. `schema` names a schema of the document's
@@ -541,6 +543,34 @@ pub static ROUTES: &[Route] = &[
             query: ITEMS_QUERY,
             conditional: false,
             replies: &[reply(200, "A page of the feed", Some("FeedPage"))],
+        }],
+    },
+    Route {
+        path: "/me/digests",
+        access: Access::User,
+        operations: &[Operation {
+            method: Method::GET,
+            op: Op::ListDigests,
+            id: "listMyDigests",
+            summary: "The signed-in user's digests, newest first (keyset pages)",
+            request: None,
+            query: &[("limit", "Limit"), ("before", "DigestCursor")],
+            conditional: false,
+            replies: &[reply(200, "A page of digests", Some("DigestPage"))],
+        }],
+    },
+    Route {
+        path: "/me/digests/{digest_id}",
+        access: Access::User,
+        operations: &[Operation {
+            method: Method::GET,
+            op: Op::GetDigest,
+            id: "getMyDigest",
+            summary: "One of the signed-in user's digests, with its items in order",
+            request: None,
+            query: &[],
+            conditional: false,
+            replies: &[reply(200, "The digest", Some("Digest"))],
         }],
     },
 ];

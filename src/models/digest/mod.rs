@@ -1,13 +1,19 @@
-//! Digests: the users due for one, a period's candidate items, and the digest written with
-//! its items. The statements are in [`sql`], the operations in [`store`]; what the signed
-//! links (`/links/...`) read and write is in [`linked`].
+//! Digests: the users due for one, a period's candidate items, the digest written with its
+//! items, and a user's digests as they read them ([`DigestSummary`] pages with a
+//! [`DigestCursor`], one [`DigestView`]). The statements are in [`sql`], the operations in
+//! [`store`]; what the signed links (`/links/...`) read and write is in [`linked`].
 
 pub mod linked;
 pub mod sql;
 pub mod store;
 
-use crate::db::Timestamp;
+use chrono::DateTime;
+use serde::{Serialize, Serializer};
+
+use crate::db::{DbError, Row, Timestamp};
 use crate::domain::{SummaryLength, Timezone, UpdateFrequency, UserId};
+use crate::models::Page;
+use crate::models::source::ItemCursor;
 
 /// A user claimed for a digest round, with what their schedule needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,4 +98,112 @@ pub struct DigestItemView {
     pub source_kind: String,
     /// The user's name for the source, else its title, else its identifier.
     pub source_name: String,
+}
+
+/// A digest in the list of a user's digests (`GET /me/digests`): its period, how it was
+/// built, and what became of it; without its items.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DigestSummary {
+    pub id: i64,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub update_frequency: UpdateFrequency,
+    pub summary_length: SummaryLength,
+    /// `built`, `sent`, `failed` or `skipped`.
+    pub status: String,
+    pub item_count: i64,
+    pub overview: Option<String>,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl DigestSummary {
+    /// From a row of [`sql::LIST`].
+    pub fn from_row(row: &Row) -> Result<DigestSummary, DbError> {
+        Ok(DigestSummary {
+            id: row.get("id")?,
+            period_start: row.get("period_start")?,
+            period_end: row.get("period_end")?,
+            update_frequency: row.get("update_frequency")?,
+            summary_length: row.get("summary_length")?,
+            status: row.get("status")?,
+            item_count: row.get("item_count")?,
+            overview: row.get_opt("overview")?,
+            sent_at: row.get_opt("sent_at")?,
+        })
+    }
+
+    /// Where the next page starts: just after this digest.
+    #[must_use]
+    pub fn cursor(&self) -> DigestCursor {
+        DigestCursor {
+            period_end_micros: self.period_end.micros(),
+            id: self.id,
+        }
+    }
+}
+
+/// Where a page of digests starts: strictly older than this digest in the order
+/// (`period_end` descending, then `id` descending). Opaque to clients; the same encoding as
+/// [`ItemCursor`] (base64url of `<microseconds>.<id>`), read by its parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestCursor {
+    pub period_end_micros: i64,
+    pub id: i64,
+}
+
+impl DigestCursor {
+    fn as_item(self) -> ItemCursor {
+        ItemCursor {
+            published_micros: self.period_end_micros,
+            id: self.id,
+        }
+    }
+
+    /// The opaque text of this cursor.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        self.as_item().encode()
+    }
+
+    /// Parses [`DigestCursor::encode`]'s text.
+    #[must_use]
+    pub fn decode(text: &str) -> Option<DigestCursor> {
+        ItemCursor::decode(text).map(|c| DigestCursor {
+            period_end_micros: c.published_micros,
+            id: c.id,
+        })
+    }
+
+    /// The `period_end` of the cursor's digest.
+    #[must_use]
+    pub fn period_end(&self) -> Option<Timestamp> {
+        DateTime::from_timestamp_micros(self.period_end_micros).map(Timestamp::new)
+    }
+}
+
+impl Serialize for DigestCursor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.encode())
+    }
+}
+
+/// A page of a user's digests, newest first.
+pub type DigestPage = Page<DigestSummary, DigestCursor>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_junk() {
+        let cursor = DigestCursor {
+            period_end_micros: 1_764_000_000_000_000,
+            id: 7,
+        };
+        assert_eq!(DigestCursor::decode(&cursor.encode()), Some(cursor));
+        assert!(cursor.period_end().is_some());
+        for junk in ["", "x", "MTIz", "!!"] {
+            assert_eq!(DigestCursor::decode(junk), None, "{junk}");
+        }
+    }
 }

@@ -121,8 +121,11 @@ pub const RESCHEDULE: &str = "UPDATE digest_schedules
 /// Digest `$1` with its items in order, if it belongs to user `$2`: one row per item (the
 /// digest's columns repeated), or one row with NULL item columns for a digest without any.
 /// The source's name is the user's display name for the subscription, else the source's
-/// title, else its identifier.
-pub const DIGEST: &str = "SELECT d.id, d.user_id,
+/// title, else its identifier. The statement starts from the user's row: no row at all
+/// means no such user, one row with a NULL `id` no such digest of theirs (another user's
+/// id looks the same); `user_active` says whether the account is active (the API answers
+/// 401 on every `/me` route when it is not).
+pub const DIGEST: &str = "SELECT u.is_active AS user_active, d.id, d.user_id,
         (d.period_start AT TIME ZONE 'UTC') AS period_start,
         (d.period_end AT TIME ZONE 'UTC') AS period_end,
         d.update_frequency, d.summary_length, d.status, d.item_count::bigint AS item_count,
@@ -133,13 +136,38 @@ pub const DIGEST: &str = "SELECT d.id, d.user_id,
         (ci.published_at AT TIME ZONE 'UTC') AS item_published_at,
         cs.id AS item_source_id, cs.kind AS item_source_kind,
         COALESCE(us.display_name, cs.title, cs.identifier) AS item_source_name
-    FROM digests d
+    FROM users u
+    LEFT JOIN digests d ON d.id = $1::bigint AND d.user_id = u.id
     LEFT JOIN digest_items di ON di.digest_id = d.id
     LEFT JOIN content_items ci ON ci.id = di.content_item_id
     LEFT JOIN content_sources cs ON cs.id = ci.source_id
     LEFT JOIN user_subscriptions us ON us.user_id = d.user_id AND us.source_id = cs.id
-    WHERE d.id = $1::bigint AND d.user_id = $2::bigint
+    WHERE u.id = $2::bigint
     ORDER BY di.position";
+
+/// `$1` user, `$2`/`$3` the cursor (`period_end` as a UTC `timestamp`, `id`; NULL, NULL: from
+/// the newest), `$4` limit. The user's digests strictly older than the cursor in the order
+/// (`period_end`, `id`) descending, from `ix_digests_user_id_period_end_id` (the row
+/// comparison is its index condition; with no cursor the bound is `('infinity', max
+/// bigint)`, so a generic plan keeps it). One row with NULL `id` when there are none; no
+/// row when the user is not active.
+pub const LIST: &str = "SELECT u.id AS user_id, page.* FROM users u
+    LEFT JOIN LATERAL (
+        SELECT d.id, (d.period_start AT TIME ZONE 'UTC') AS period_start,
+            (d.period_end AT TIME ZONE 'UTC') AS period_end,
+            d.update_frequency, d.summary_length, d.status,
+            d.item_count::bigint AS item_count, d.overview,
+            (d.sent_at AT TIME ZONE 'UTC') AS sent_at
+        FROM digests d
+        WHERE d.user_id = u.id
+          AND (d.period_end, d.id) < (
+              COALESCE(($2::timestamp AT TIME ZONE 'UTC'), 'infinity'::timestamptz),
+              COALESCE($3::bigint, 9223372036854775807))
+        ORDER BY d.period_end DESC, d.id DESC
+        LIMIT $4::bigint
+    ) page ON true
+    WHERE u.id = $1::bigint AND u.is_active
+    ORDER BY page.period_end DESC, page.id DESC";
 
 /// Claims up to `$1` built digests whose delivery is due (`next_attempt_at` passed),
 /// skipping those another sender holds. Those still wanted (the user is active, has e-mail

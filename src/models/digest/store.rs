@@ -3,9 +3,14 @@
 use serde_json::json;
 use spin_sdk::pg::ParameterValue;
 
-use super::{Candidate, Claimed, ClaimedDelivery, Delivery, DigestItemView, DigestView, sql};
+use super::{
+    Candidate, Claimed, ClaimedDelivery, Delivery, DigestCursor, DigestItemView, DigestPage,
+    DigestSummary, DigestView, sql,
+};
 use crate::db::{Db, DbError, Row, Timestamp};
 use crate::domain::UserId;
+use crate::models::Page;
+pub use crate::models::source::store::Mine;
 
 /// Claims up to `limit` users whose digest is due at `as_of`, leased for `lease_seconds`.
 pub async fn claim(
@@ -128,16 +133,44 @@ pub async fn reschedule(db: &impl Db, user: UserId, next_due: Timestamp) -> Resu
 
 /// Digest `id` of `user` with its items, `None` when no digest of that user has that id.
 pub async fn digest(db: &impl Db, user: UserId, id: i64) -> Result<Option<DigestView>, DbError> {
+    read(db, user, id).await.map(|(_, digest)| digest)
+}
+
+/// Digest `id` of `user` as the user's own API reads it: [`Mine::UserGone`] when the user is
+/// deleted or deactivated, [`Mine::NotFound`] when no digest of theirs has that id (another
+/// user's digest included). One statement, [`sql::DIGEST`].
+pub async fn mine(db: &impl Db, user: UserId, id: i64) -> Result<Mine<DigestView>, DbError> {
+    Ok(match read(db, user, id).await? {
+        (Some(true), Some(digest)) => Mine::Found(digest),
+        (Some(true), None) => Mine::NotFound,
+        (Some(false) | None, _) => Mine::UserGone,
+    })
+}
+
+/// [`sql::DIGEST`]: whether the user is active (`None`: no such user) and their digest `id`.
+async fn read(
+    db: &impl Db,
+    user: UserId,
+    id: i64,
+) -> Result<(Option<bool>, Option<DigestView>), DbError> {
     let rows = db
         .read(sql::DIGEST, &[ParameterValue::Int64(id), user.into()])
         .await?;
-    view(&rows)
+    let Some(first) = rows.first() else {
+        return Ok((None, None));
+    };
+    let active = first.get::<bool>("user_active")?;
+    Ok((Some(active), view(&rows)?))
 }
 
 /// The digest in `rows` (one row per item in order, the digest's columns repeated, or one
-/// row with NULL item columns; [`sql::DIGEST`]'s columns), `None` when there is no row.
+/// row with NULL item columns; [`sql::DIGEST`]'s columns), `None` when there is no row or
+/// its digest columns are NULL.
 pub(super) fn view(rows: &[Row]) -> Result<Option<DigestView>, DbError> {
     let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let Some(digest_id) = first.get_opt::<i64>("id")? else {
         return Ok(None);
     };
     let mut items = Vec::with_capacity(rows.len());
@@ -157,8 +190,8 @@ pub(super) fn view(rows: &[Row]) -> Result<Option<DigestView>, DbError> {
             source_name: row.get("item_source_name")?,
         });
     }
-    Ok(Some(DigestView {
-        id: first.get("id")?,
+    let view = DigestView {
+        id: digest_id,
         user_id: first.get("user_id")?,
         period_start: first.get("period_start")?,
         period_end: first.get("period_end")?,
@@ -169,7 +202,50 @@ pub(super) fn view(rows: &[Row]) -> Result<Option<DigestView>, DbError> {
         sent_at: first.get_opt("sent_at")?,
         created_at: first.get("created_at")?,
         items,
-    }))
+    };
+    Ok(Some(view))
+}
+
+/// `user`'s digests newest first (`period_end`, then `id`, descending), strictly older than
+/// `before`, at most `limit`. `None` when the user is deleted or deactivated.
+pub async fn list(
+    db: &impl Db,
+    user: UserId,
+    before: Option<DigestCursor>,
+    limit: u32,
+) -> Result<Option<DigestPage>, DbError> {
+    let [at, digest] = match before {
+        None => [ParameterValue::DbNull, ParameterValue::DbNull],
+        Some(cursor) => {
+            let at = cursor.period_end().ok_or(DbError::Decode {
+                column: "before".into(),
+                problem: "cursor time out of range".into(),
+            })?;
+            [at.into(), ParameterValue::Int64(cursor.id)]
+        }
+    };
+    // One more than the page, to know whether there is a next one.
+    let params = [
+        user.into(),
+        at,
+        digest,
+        ParameterValue::Int64(i64::from(limit) + 1),
+    ];
+    let rows = db.read(sql::LIST, &params).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut digests = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.get_opt::<i64>("id")?.is_some() {
+            digests.push(DigestSummary::from_row(row)?);
+        }
+    }
+    Ok(Some(Page::from_items(
+        digests,
+        limit,
+        DigestSummary::cursor,
+    )))
 }
 
 /// Claims up to `limit` built digests due for delivery, leased for `lease_seconds`; those
