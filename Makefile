@@ -50,7 +50,7 @@ RUN_E2E = log="$$(mktemp)"; trap 'rm -f "$$log"' EXIT; \
 	fi; \
 	echo "make: $$ran end-to-end test(s) passed under spin"
 
-.PHONY: help up down db-start db-shell db-migrate health ingest digests maintenance logs test test-steps e2e e2e-or-skip \
+.PHONY: help up down db-start db-shell db-migrate health ingest digests deliveries maintenance logs test test-steps e2e e2e-or-skip \
 	fmt lint build check-manifest wasm-target
 
 help: ## List the targets
@@ -143,6 +143,9 @@ ingest: ## Run ingestion rounds (POST /internal/ingest) on the running app until
 
 digests: ## Run digest rounds (POST /internal/digests) on the running app until nobody is due
 	$(call ROUNDS_UNTIL_DONE,digests)
+
+deliveries: ## Run e-mail rounds (POST /internal/deliveries) on the running app until nothing is due (needs mail_api_token)
+	$(call ROUNDS_UNTIL_DONE,deliveries)
 
 maintenance: ## One maintenance round (POST /internal/maintenance) on the running app
 	@$(OPERATOR_TOKEN); \
