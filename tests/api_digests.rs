@@ -144,7 +144,10 @@ async fn a_built_digest_is_listed_and_shown_with_its_items_in_order() {
     // Nothing yet: an empty page.
     let empty = env.get(&ada, "/api/v1/me/digests").await;
     assert_eq!(empty.status, 200);
-    assert_eq!(empty.json(), json!({"items": [], "next_cursor": null}));
+    assert_eq!(
+        empty.json(),
+        json!({"items": [], "next_cursor": null, "feed_url": null})
+    );
     assert_eq!(empty.statements, 1);
 
     // The round builds the digest closing 2026-03-11 07:00; the next day's is skipped.
@@ -192,6 +195,7 @@ async fn a_built_digest_is_listed_and_shown_with_its_items_in_order() {
                 },
             ],
             "next_cursor": null,
+            "feed_url": null,
         })
     );
 

@@ -175,6 +175,18 @@ fn read_the_digests(spin: &Spin, pg: &Postgres) {
     assert_eq!(list["items"][1]["summary_length"], "standard");
     assert_eq!(list["items"][1]["status"], "built");
     assert_eq!(list["items"][1]["sent_at"], Value::Null);
+    // The reader's private Atom feed, named in the list: it works without signing in.
+    let feed_url = list["feed_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("feed_url: {list}"));
+    let prefix = format!("http://127.0.0.1:{}/links/digests.atom?token=", spin.port);
+    let feed_path = feed_url
+        .strip_prefix(&format!("http://127.0.0.1:{}", spin.port))
+        .filter(|_| feed_url.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("feed_url: {feed_url}"));
+    let feed = spin.send(&Request::get(feed_path).authorization(None));
+    assert_eq!(feed.status, 200, "{}", feed.text());
+    assert!(feed.text().contains("<feed"), "{}", feed.text());
 
     // Pages of one: the cursor leads to the older digest, then to the end.
     let first = expect::json(&get(spin, &token, "/api/v1/me/digests?limit=1"), 200);
@@ -243,7 +255,12 @@ fn read_the_digests(spin: &Spin, pg: &Postgres) {
     let missing = expect::problem(&get(spin, &other, "/api/v1/me/digests/999999999"), 404);
     assert_eq!(theirs, missing);
     let empty = expect::json(&get(spin, &other, "/api/v1/me/digests"), 200);
-    assert_eq!(empty, json!({"items": [], "next_cursor": null}));
+    assert_eq!(empty["items"], json!([]));
+    assert_eq!(empty["next_cursor"], Value::Null);
+    assert_ne!(
+        empty["feed_url"], list["feed_url"],
+        "each reader has their own feed"
+    );
     // Not an id: 404; not a cursor: 422 on `before`.
     expect::problem(&get(spin, &token, "/api/v1/me/digests/abc"), 404);
     expect::invalid_fields(

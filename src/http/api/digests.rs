@@ -8,7 +8,8 @@
 //! The list is newest first (`period_end`, then `id`, descending) in keyset pages with an
 //! opaque `before` cursor, as the feed ([`super::feed`]); each entry is a digest without its
 //! items ([`DigestSummary`]). One digest is shown with its items in order, each with its
-//! source. Another user's digest id, like one that does not exist or is not a positive
+//! source. The list also names `feed_url`, the user's private Atom feed of their digests
+//! (a signed link that never expires; null when `link_key` is unset). Another user's digest id, like one that does not exist or is not a positive
 //! 64-bit integer, is 404: nobody learns whether it exists. A token whose account is gone or
 //! deactivated gets 401, as on every `/me` route (the check is part of the one statement).
 
@@ -18,6 +19,7 @@ use serde::Serialize;
 use super::input;
 use super::me::ACCOUNT_GONE;
 use crate::db::{Db, Timestamp};
+use crate::digests::links::Links;
 use crate::domain::{SummaryLength, UpdateFrequency, UserId};
 use crate::http::{ApiError, Request, Response, serialized_response};
 use crate::models::digest::store::{self, Mine};
@@ -33,8 +35,14 @@ pub fn digest_id(segment: &str) -> Result<i64, ApiError> {
         .ok_or(ApiError::NotFound(NO_SUCH_DIGEST))
 }
 
-/// `GET /me/digests?limit=&before=`.
-pub async fn list<D: Db>(request: &Request, me: UserId, db: &D) -> Result<Response, ApiError> {
+/// `GET /me/digests?limit=&before=`: a page, and `feed_url`, the private Atom feed of the
+/// user's digests (a signed link; null when signed links are not configured).
+pub async fn list<D: Db>(
+    request: &Request,
+    me: UserId,
+    links: Option<&Links>,
+    db: &D,
+) -> Result<Response, ApiError> {
     let query = input::page_query(
         request.uri().query(),
         "before",
@@ -44,7 +52,16 @@ pub async fn list<D: Db>(request: &Request, me: UserId, db: &D) -> Result<Respon
     let page = store::list(db, me, query.cursor, query.limit)
         .await?
         .ok_or(ACCOUNT_GONE)?;
-    serialized_response(StatusCode::OK, &page)
+    let feed_url = links.map(|links| links.feed(me));
+    serialized_response(StatusCode::OK, &ListBody { page, feed_url })
+}
+
+/// The body of `GET /me/digests` (the `DigestPage` schema).
+#[derive(Serialize)]
+struct ListBody<P: Serialize> {
+    #[serde(flatten)]
+    page: P,
+    feed_url: Option<String>,
 }
 
 /// `GET /me/digests/{digest_id}`.

@@ -137,7 +137,10 @@ async fn route<D: Db>(
         Op::DeleteSubscription => subscriptions::delete(request, me()?, sub()?, db).await,
         Op::ListSubscriptionItems => subscriptions::items(request, me()?, sub()?, db).await,
         Op::GetFeed => feed::get(request, me()?, db).await,
-        Op::ListDigests => digests::list(request, me()?, db).await,
+        Op::ListDigests => {
+            let links = config.links.as_ref().ok().and_then(Option::as_ref);
+            digests::list(request, me()?, links, db).await
+        }
         Op::GetDigest => {
             let id = digests::digest_id(params.first().copied().unwrap_or(""));
             digests::get(me()?, id?, db).await
