@@ -27,7 +27,12 @@
 #   BENCH_THREADS      wrk threads [2]
 #   BENCH_CONNECTIONS  wrk connections [32]
 #   BENCH_SCENARIOS    space-separated subset of the scenario names, "hung_db" and "soak"
-#                      included [all]
+#                      included [all but digests]; "digests" runs only when named
+#                      (`make bench-digests`)
+#   BENCH_DIGEST_USERS, _SUBSCRIPTIONS, _SOURCES, _ITEMS  the digests scenario's data
+#                      [10000, 20 each, 2000, 1000000], loaded by SQL
+#   BENCH_DIGEST_LIMIT  users claimed per POST /internal/digests round [100]
+#   BENCH_DIGEST_CALLERS  callers running rounds at once [2]
 #   BENCH_OUT          results file [bench/results.md]
 #   BENCH_SPIN_ARGS    more arguments for every `spin up` (e.g. --max-instance-reuse-count 1000)
 #   BENCH_SPIN_ENV     environment for every `spin up`, as NAME=VALUE words [MALLOC_ARENA_MAX=2,
@@ -342,8 +347,10 @@ digest_items="${BENCH_DIGEST_ITEMS:-1000000}"
 digest_limit="${BENCH_DIGEST_LIMIT:-100}"
 digest_callers="${BENCH_DIGEST_CALLERS:-2}"
 digest_rounds="$tmp/digest-rounds.txt"
-digest_report="not run (BENCH_SCENARIOS without digests)"
-if selected digests; then
+digest_report="not run (\`make bench-digests\`, or BENCH_SCENARIOS naming digests)"
+digest_intro=""
+# Not in the default set (a few minutes of loading and rounds): only when named.
+if [[ " ${BENCH_SCENARIOS:-} " == *" digests "* ]]; then
     for v in digest_users digest_subs digest_sources digest_items digest_limit digest_callers; do
         [[ "${!v}" =~ ^[0-9]+$ && "${!v}" -ge 1 ]] || die "BENCH_DIGEST_*: $v must be a whole number >= 1"
     done
@@ -482,6 +489,17 @@ print("Correct (one digest per user, none failed, none duplicate, every round 20
       + ("yes" if ok else "NO"))
 PY
 )"
+    digest_intro="$(cat <<EOF2
+Digests built per second under Spin (issue 19): $digest_users users by SQL (daily digests; 8
+time zones; concise, standard and detailed in turn), each following $digest_subs of $digest_sources
+sources (followed 60 days ago), $digest_items items over the last 30 days (titles, URLs, 300-character
+summaries); every other user's schedule moved past as_of. $digest_callers callers run
+\`POST /internal/digests?limit=$digest_limit&as_of=<the load's end>\` (no overview: \`digest_overview\`
+unset) each until a round claims nobody; the wall time runs from the first round's start to
+the last one's end. Round p50/p99/max: the rounds' own \`duration_ms\`, rounds that claimed
+someone. Loading the rows took ${digest_load_seconds:-0} s. Load average (1/5/15 min) before the rounds: ${digest_load_start:-}; after: ${digest_load_end:-}.
+EOF2
+)"$'\n\n'
     printf '%s\n' "$digest_report" >&2
 fi
 
@@ -708,16 +726,7 @@ $ratios
 
 ## Digests
 
-Digests built per second under Spin (issue 19): $digest_users users by SQL (daily digests; 8
-time zones; concise, standard and detailed in turn), each following $digest_subs of $digest_sources
-sources (followed 60 days ago), $digest_items items over the last 30 days (titles, URLs, 300-character
-summaries); every other user's schedule moved past as_of. $digest_callers callers run
-\`POST /internal/digests?limit=$digest_limit&as_of=<the load's end>\` (no overview: \`digest_overview\`
-unset) each until a round claims nobody; the wall time runs from the first round's start to
-the last one's end. Round p50/p99/max: the rounds' own \`duration_ms\`, rounds that claimed
-someone. Load ${digest_load_seconds:-0} s; load average (1/5/15 min) before the rounds: ${digest_load_start:-}; after: ${digest_load_end:-}.
-
-$digest_report
+$digest_intro$digest_report
 
 ## The bound on a hung database
 
