@@ -261,7 +261,10 @@ fn check_candidates(which: &str, plan: &Value) {
                 );
                 items_read = true;
             }
-            other => panic!("{which}: {other} read by {}; plan: {plan:#}", describe(node)),
+            other => panic!(
+                "{which}: {other} read by {}; plan: {plan:#}",
+                describe(node)
+            ),
         }
     }
     assert!(items_read, "{which}: no items read; plan: {plan:#}");
@@ -286,19 +289,31 @@ async fn a_digests_candidates_read_the_users_subscriptions_and_their_newest_item
     let mut distinct = sources.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    assert_eq!(distinct.len(), sources.len(), "one item per source first: {sources:?}");
+    assert_eq!(
+        distinct.len(),
+        sources.len(),
+        "one item per source first: {sources:?}"
+    );
     assert!(
         sources.iter().all(|s| s % 50 == 3 && *s != 3),
         "only the active subscriptions' sources: {sources:?}"
     );
 
     let mut touched = Vec::new();
-    for (which, plan_mode) in [("custom plan", "auto"), ("generic plan", "force_generic_plan")] {
+    for (which, plan_mode) in [
+        ("custom plan", "auto"),
+        ("generic plan", "force_generic_plan"),
+    ] {
         client
             .batch_execute(&format!("SET plan_cache_mode = {plan_mode}"))
             .await
             .expect("plan mode");
-        let plan = explain(&client, sql::CANDIDATES, &[&user, &start, &end, &DIGEST_ITEMS]).await;
+        let plan = explain(
+            &client,
+            sql::CANDIDATES,
+            &[&user, &start, &end, &DIGEST_ITEMS],
+        )
+        .await;
         check_candidates(which, &plan);
     }
     client
@@ -317,7 +332,11 @@ async fn a_digests_candidates_read_the_users_subscriptions_and_their_newest_item
         check_candidates(if grown { "grown table" } else { "table" }, &plan);
         eprintln!(
             "candidates, {} items a source: {} buffers",
-            if grown { GROWN_PER_SOURCE } else { RECENT_PER_SOURCE },
+            if grown {
+                GROWN_PER_SOURCE
+            } else {
+                RECENT_PER_SOURCE
+            },
             buffers(&plan)
         );
         touched.push((buffers(&plan), plan));
