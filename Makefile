@@ -216,10 +216,13 @@ check-manifest: ## Check spin.toml (self-test, then against the built components
 # Kept in a block of their own. Needs spin (PATH or ../shared/spin/spin), PostgreSQL server
 # binaries, and wrk (installed with apt-get when missing and running as root).
 
-.PHONY: bench bench-large
+.PHONY: bench bench-large bench-digests
 
 bench: wasm-target ## Load test under real `spin up` beside the floor app; writes bench/results.md
 	@bench/run.sh
 
 bench-large: wasm-target ## `make bench` with 1,000,000 users loaded by SQL (first page vs after=900000)
 	@BENCH_USERS=$${BENCH_USERS:-1000000} BENCH_OUT=$${BENCH_OUT:-bench/results-large.md} bench/run.sh
+
+bench-digests: wasm-target ## Digests built per second: 10,000 users x 20 subscriptions, 1,000,000 items; writes bench/results-digests.md
+	@BENCH_SCENARIOS=$${BENCH_SCENARIOS:-digests} BENCH_OUT=$${BENCH_OUT:-bench/results-digests.md} bench/run.sh

@@ -27,7 +27,12 @@
 #   BENCH_THREADS      wrk threads [2]
 #   BENCH_CONNECTIONS  wrk connections [32]
 #   BENCH_SCENARIOS    space-separated subset of the scenario names, "hung_db" and "soak"
-#                      included [all]
+#                      included [all but digests]; "digests" runs only when named
+#                      (`make bench-digests`)
+#   BENCH_DIGEST_USERS, _SUBSCRIPTIONS, _SOURCES, _ITEMS  the digests scenario's data
+#                      [10000, 20 each, 2000, 1000000], loaded by SQL
+#   BENCH_DIGEST_LIMIT  users claimed per POST /internal/digests round [100]
+#   BENCH_DIGEST_CALLERS  callers running rounds at once [2]
 #   BENCH_OUT          results file [bench/results.md]
 #   BENCH_SPIN_ARGS    more arguments for every `spin up` (e.g. --max-instance-reuse-count 1000)
 #   BENCH_SPIN_ENV     environment for every `spin up`, as NAME=VALUE words [MALLOC_ARENA_MAX=2,
@@ -327,6 +332,177 @@ for entry in "${scenarios[@]}"; do
 done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
+# --- digests: digests built per second -------------------------------------------------
+
+# Issue 19: $digest_users users (daily digests, time zones and lengths mixed), each following
+# $digest_subs of $digest_sources sources, with $digest_items items spread over the last 30
+# days, loaded by SQL. Every other user's schedule is moved a year past as_of, so the rounds
+# claim only these. Then $digest_callers callers run POST /internal/digests?limit=...&as_of=
+# (as_of: now, so every user is due) in a loop, each until a round claims nobody. Appends
+# one line per round to $digest_rounds: "status curl_seconds body".
+digest_users="${BENCH_DIGEST_USERS:-10000}"
+digest_subs="${BENCH_DIGEST_SUBSCRIPTIONS:-20}"
+digest_sources="${BENCH_DIGEST_SOURCES:-2000}"
+digest_items="${BENCH_DIGEST_ITEMS:-1000000}"
+digest_limit="${BENCH_DIGEST_LIMIT:-100}"
+digest_callers="${BENCH_DIGEST_CALLERS:-2}"
+digest_rounds="$tmp/digest-rounds.txt"
+digest_report="not run (\`make bench-digests\`, or BENCH_SCENARIOS naming digests)"
+digest_intro=""
+# Not in the default set (a few minutes of loading and rounds): only when named.
+if [[ " ${BENCH_SCENARIOS:-} " == *" digests "* ]]; then
+    for v in digest_users digest_subs digest_sources digest_items digest_limit digest_callers; do
+        [[ "${!v}" =~ ^[0-9]+$ && "${!v}" -ge 1 ]] || die "BENCH_DIGEST_*: $v must be a whole number >= 1"
+    done
+    (( digest_subs <= digest_sources )) || die "BENCH_DIGEST_SUBSCRIPTIONS must not exceed BENCH_DIGEST_SOURCES"
+    (( digest_limit <= 500 )) || die "BENCH_DIGEST_LIMIT must be at most 500 (the route's bound)"
+    per_source=$(( (digest_items + digest_sources - 1) / digest_sources ))
+    # Subscriptions: user i follows sources (i * 7 + k * step) mod sources, k < subs: all
+    # distinct as long as subs * step <= sources.
+    step=$(( digest_sources / digest_subs ))
+    log "digests: loading $digest_users users x $digest_subs subscriptions over $digest_sources sources, $digest_items items, by SQL"
+    load_started="$SECONDS"
+    psql_db <<SQL
+-- The users' inserts fire the trigger that gives each a digest schedule (due_at NULL).
+INSERT INTO users (email, name, profile_picture, profession, date_of_birth, timezone)
+    SELECT 'digest' || g || '@digests.example.com', 'Digest User ' || g,
+           'https://example.com/d/' || g || '.png', 'Engineer', DATE '1990-05-17',
+           (ARRAY['UTC', 'Europe/London', 'America/New_York', 'Asia/Tokyo',
+                  'Australia/Sydney', 'America/Los_Angeles', 'Asia/Kolkata',
+                  'Europe/Berlin'])[1 + g % 8]
+    FROM generate_series(1, $digest_users) AS g;
+INSERT INTO user_preferences (user_id, update_frequency, summary_length)
+    SELECT id, 'daily', (ARRAY['concise', 'standard', 'detailed'])[1 + id % 3]
+    FROM users WHERE email LIKE '%@digests.example.com';
+SET session_replication_role = replica;  -- skip the foreign-key checks: rows are right by construction
+INSERT INTO content_sources (kind, identifier, title, feed_url)
+    SELECT 'blog', 'https://blog' || g || '.example.com/feed.xml', 'Blog ' || g,
+           'https://blog' || g || '.example.com/feed.xml'
+    FROM generate_series(1, $digest_sources) AS g;
+INSERT INTO user_subscriptions (user_id, source_id, created_at, updated_at)
+    SELECT u.id, s.first + (((row_number() OVER (ORDER BY u.id))::bigint * 7 + k * $step) % $digest_sources),
+           now() - interval '60 days', now() - interval '60 days'
+    FROM users u,
+         (SELECT min(id) AS first FROM content_sources WHERE kind = 'blog' AND title LIKE 'Blog %') s,
+         generate_series(0, $digest_subs - 1) AS k
+    WHERE u.email LIKE '%@digests.example.com';
+-- $per_source items per source, one every 30 days / $per_source, newest a few minutes old.
+INSERT INTO content_items (source_id, external_id, title, url, author, published_at, summary)
+    SELECT s.id, 'post-' || g,
+           'Post ' || g || ' of blog ' || s.id || ': what changed this week and why it matters',
+           'https://blog' || s.id || '.example.com/posts/' || g, 'Author ' || (g % 50),
+           now() - (g - 1) * (interval '30 days' / $per_source) - (s.id % 600) * interval '1 second',
+           substr(repeat('This week in topic ' || (g % 97) || ' the team shipped changes to the '
+                         || 'build, fixed bugs reported by readers, and wrote about what comes next. ', 4), 1, 300)
+    FROM content_sources s, generate_series(1, $per_source) AS g
+    WHERE s.kind = 'blog' AND s.title LIKE 'Blog %'
+    LIMIT $digest_items;
+SET session_replication_role = DEFAULT;
+ANALYZE users; ANALYZE user_preferences; ANALYZE digest_schedules; ANALYZE content_sources;
+ANALYZE user_subscriptions; ANALYZE content_items;
+SQL
+    digest_load_seconds=$(( SECONDS - load_started ))
+    as_of="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    psql_db -c "UPDATE digest_schedules ds SET due_at = timestamptz '$as_of' + interval '1 year'
+                FROM users u WHERE u.id = ds.user_id AND u.email NOT LIKE '%@digests.example.com'" >/dev/null
+    read -r n_users n_subs n_items < <(psql_db -tA -F ' ' -c "SELECT
+        (SELECT count(*) FROM users WHERE email LIKE '%@digests.example.com'),
+        (SELECT count(*) FROM user_subscriptions us JOIN users u ON u.id = us.user_id
+            WHERE u.email LIKE '%@digests.example.com'),
+        (SELECT count(*) FROM content_items)")
+    log "digests: loaded in ${digest_load_seconds} s: $n_users users, $n_subs subscriptions, $n_items items; as_of $as_of"
+    : >"$digest_rounds"
+    digest_caller() {
+        local out="$1" answer status body claimed
+        while true; do
+            answer="$(curl -s -m 900 -w '\n%{http_code} %{time_total}' -X POST \
+                -H "Authorization: Bearer $token" \
+                "http://$app/internal/digests?limit=$digest_limit&as_of=$as_of" || true)"
+            body="$(head -n 1 <<<"$answer")"
+            status="$(tail -n 1 <<<"$answer")"
+            echo "$status $body" >>"$out"
+            [[ "$status" == 200\ * ]] || return 0
+            claimed="$(grep -o '"claimed":[0-9]*' <<<"$body" | cut -d: -f2)"
+            [[ "${claimed:-0}" -gt 0 ]] || return 0
+        done
+    }
+    digest_load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+    log "digests: $digest_callers callers, limit=$digest_limit, until a round claims nobody"
+    started_ns="$(date +%s%N)"
+    caller_pids=()
+    for c in $(seq 1 "$digest_callers"); do
+        digest_caller "$tmp/digest-caller-$c.txt" &
+        caller_pids+=("$!")
+    done
+    for pid in "${caller_pids[@]}"; do wait "$pid"; done
+    wall_ms=$(( ($(date +%s%N) - started_ns) / 1000000 ))
+    digest_load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+    cat "$tmp"/digest-caller-*.txt >"$digest_rounds"
+    read -r d_digests d_users d_built d_skipped d_items d_others < <(psql_db -tA -F ' ' -c "SELECT
+        count(*), count(DISTINCT d.user_id), count(*) FILTER (WHERE d.status = 'built'),
+        count(*) FILTER (WHERE d.status = 'skipped'),
+        (SELECT count(*) FROM digest_items),
+        (SELECT count(*) FROM digests d2 JOIN users u2 ON u2.id = d2.user_id
+            WHERE u2.email NOT LIKE '%@digests.example.com')
+        FROM digests d JOIN users u ON u.id = d.user_id
+        WHERE u.email LIKE '%@digests.example.com'")
+    digest_report="$(python3 - "$digest_rounds" "$wall_ms" "$digest_users" "$d_digests" "$d_users" \
+        "$d_built" "$d_skipped" "$d_items" "$d_others" <<'PY'
+import json, sys
+path, wall_ms, users, digests, distinct, built_rows, skipped_rows, items, others = sys.argv[1:]
+wall = int(wall_ms) / 1000
+rounds, bad, server_ms, curl_s = [], [], [], []
+for line in open(path):
+    code, seconds, body = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+    if code != "200":
+        bad.append(f"{code} {body[:200]}")
+        continue
+    r = json.loads(body)
+    rounds.append(r)
+    curl_s.append(float(seconds))
+    server_ms.append(r["duration_ms"])
+total = {k: sum(r.get(k, 0) for r in rounds) for k in
+         ("claimed", "built", "skipped", "not_due", "existed", "failed")}
+working = [r for r in rounds if r["claimed"] > 0]
+def pct(values, p):
+    values = sorted(values)
+    if not values:
+        return 0
+    return values[min(len(values) - 1, max(0, round(p / 100 * len(values) + 0.5) - 1))]
+work_ms = [r["duration_ms"] for r in working]
+written = total["built"] + total["skipped"]
+ok = (int(digests) == int(users) and int(distinct) == int(users) and total["failed"] == 0
+      and not bad and int(others) == 0 and written == int(users))
+print("| digests written | per second (wall) | wall s | rounds (claiming) | claimed | built | skipped | not due | existed | failed | round p50 ms | round p99 ms | round max ms |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| {written} | {written / wall:.0f} | {wall:.1f} | {len(rounds)} ({len(working)}) | {total['claimed']} "
+      f"| {total['built']} | {total['skipped']} | {total['not_due']} | {total['existed']} | {total['failed']} "
+      f"| {pct(work_ms, 50)} | {pct(work_ms, 99)} | {max(work_ms) if work_ms else 0} |")
+print()
+print(f"In the database: {digests} digests of these users ({distinct} distinct users: "
+      f"{'none duplicate' if digests == distinct else 'DUPLICATES'}), {built_rows} built and "
+      f"{skipped_rows} skipped, {items} digest items ({int(items) / max(1, int(built_rows)):.1f} a built digest); "
+      f"digests of other users: {others}. Non-200 rounds: {len(bad)}"
+      + (": " + "; ".join(bad[:3]) if bad else "") + ".")
+print()
+print("Correct (one digest per user, none failed, none duplicate, every round 200): "
+      + ("yes" if ok else "NO"))
+PY
+)"
+    digest_intro="$(cat <<EOF2
+Digests built per second under Spin (issue 19): $digest_users users by SQL (daily digests; 8
+time zones; concise, standard and detailed in turn), each following $digest_subs of $digest_sources
+sources (followed 60 days ago), $digest_items items over the last 30 days (titles, URLs, 300-character
+summaries); every other user's schedule moved past as_of. $digest_callers callers run
+\`POST /internal/digests?limit=$digest_limit&as_of=<the load's end>\` (no overview: \`digest_overview\`
+unset) each until a round claims nobody; the wall time runs from the first round's start to
+the last one's end. Round p50/p99/max: the rounds' own \`duration_ms\`, rounds that claimed
+someone. Loading the rows took ${digest_load_seconds:-0} s. Load average (1/5/15 min) before the rounds: ${digest_load_start:-}; after: ${digest_load_end:-}.
+EOF2
+)"$'\n\n'
+    printf '%s\n' "$digest_report" >&2
+fi
+
 # --- the bound on a hung database --------------------------------------------------------
 
 # Every PostgreSQL process stopped (SIGSTOP: connections stay open, nothing answers), one GET
@@ -547,6 +723,10 @@ against the bounded floor compares equal guarantees; the one against the floor i
 price of the bound.
 
 $ratios
+
+## Digests
+
+$digest_intro$digest_report
 
 ## The bound on a hung database
 
