@@ -33,8 +33,11 @@ const SETTINGS: DeliverySettings = DeliverySettings {
 /// A mail API that records each request's headers and JSON body and answers 200.
 #[derive(Default)]
 struct FakeApi {
-    seen: RefCell<Vec<(Vec<(&'static str, String)>, Value)>>,
+    seen: RefCell<Vec<Sent>>,
 }
+
+/// A request's headers and JSON body.
+type Sent = (Vec<(&'static str, String)>, Value);
 
 impl Outbound for FakeApi {
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<Fetched, OutboundError> {
