@@ -71,6 +71,9 @@ pub struct DeliveryReport {
     /// Given up (refused, out of attempts), or dropped (the address changed, or verified
     /// already).
     pub proofs_failed: u32,
+    /// Due but not sent: links are not configured (no `link_key`), so a proof has no link;
+    /// they stay pending.
+    pub proofs_unsent: u32,
 }
 
 /// What to do after an attempt that ended with `result`, the digest's `attempts`-th.
@@ -183,8 +186,11 @@ pub async fn run(
             );
         }
     }
-    if let Some(links) = links {
-        send_proofs(db, outbound, api, links, settings, &mut report).await?;
+    match links {
+        Some(links) => send_proofs(db, outbound, api, links, settings, &mut report).await?,
+        None => {
+            report.proofs_unsent = u32::try_from(proof::due(db).await?).unwrap_or(u32::MAX);
+        }
     }
     Ok(report)
 }

@@ -92,6 +92,15 @@ pub async fn claim(
         .collect()
 }
 
+/// How many pending proofs are due (one statement, reads only).
+pub async fn due(db: &impl Db) -> Result<i64, DbError> {
+    let rows = db.read(sql::DUE, &[]).await?;
+    match rows.first() {
+        Some(row) => row.get("due"),
+        None => Ok(0),
+    }
+}
+
 /// Records what became of proof `id`'s delivery attempt (`error`: its class, when not sent).
 pub async fn record(
     db: &impl Db,

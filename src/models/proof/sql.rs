@@ -91,3 +91,8 @@ pub const VERIFY: &str = "WITH proof AS (
         RETURNING u.id
     )
     SELECT id, (SELECT count(*) FROM verified) AS changed FROM proof";
+
+/// The pending proofs whose attempt is due (one row, `due`): counted by a round that cannot
+/// send them (links not configured).
+pub const DUE: &str = "SELECT count(*) AS due FROM email_proofs
+    WHERE status = 'pending' AND next_attempt_at <= now()";
