@@ -113,8 +113,9 @@ impl Env {
     /// daily digests built now.
     async fn built_digests(&self) {
         self.sql(
-            "INSERT INTO users (email, name, timezone) VALUES
-               ('ada@example.org', 'Ada', 'Europe/Paris'), ('off@example.org', 'Off', 'UTC');
+            "INSERT INTO users (email, name, timezone, email_verified_at) VALUES
+               ('ada@example.org', 'Ada', 'Europe/Paris', now()),
+               ('off@example.org', 'Off', 'UTC', now());
              INSERT INTO user_preferences (user_id, update_frequency, email_notifications_enabled)
                SELECT id, 'daily', email <> 'off@example.org' FROM users;
              INSERT INTO content_sources (kind, identifier, title, feed_url) VALUES
@@ -203,6 +204,29 @@ async fn a_digest_is_mailed_once_with_both_parts_and_one_click_unsubscribe() {
     // Nothing is due any more.
     let again = env.deliver(&api).await;
     assert_eq!(again.claimed, 0, "{again:?}");
+}
+
+/// The attack: someone registers a victim's address; without a proof of the address, KeeMU
+/// must never mail it (the digest stays readable in the app).
+#[tokio::test]
+async fn an_unverified_address_is_never_mailed_a_digest() {
+    let env = Env::new().await;
+    env.built_digests().await;
+    env.sql("UPDATE users SET email_verified_at = NULL WHERE email = 'ada@example.org'")
+        .await;
+    let api = FakeApi::default();
+    let report = env.deliver(&api).await;
+    assert_eq!(
+        (report.claimed, report.sent, report.not_wanted),
+        (2, 0, 2),
+        "{report:?}"
+    );
+    assert!(api.seen.borrow().is_empty(), "nothing mailed");
+    assert_eq!(
+        env.one("SELECT d.status || ' ' || d.delivery_attempts || ' ' || d.last_error || ' ' || (d.next_attempt_at IS NULL) FROM digests d JOIN users u ON u.id = d.user_id WHERE u.email = 'ada@example.org'")
+            .await,
+        "built 0 email_unverified true"
+    );
 }
 
 #[tokio::test]

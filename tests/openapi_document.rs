@@ -313,6 +313,8 @@ async fn every_operation_answers_as_documented() {
     let link = json!({"id_token": "x.y.z", "current_password": "another fine passphrase"});
     let linked = send("POST", "/api/v1/me/identities/google", Some(link), me).await;
     assert_eq!(linked.status, 503, "{}", linked.json());
+    let proof = send("POST", "/api/v1/me/email/verification", None, me).await;
+    assert_eq!(proof.status, 202, "{}", proof.json());
     // Subscriptions and the feed (a subreddit needs no fetch; NoOutbound fails any fetch).
     let subscriptions = "/api/v1/me/subscriptions";
     let subscribed = send("POST", subscriptions, Some(json!({"url": "r/rust"})), me).await;

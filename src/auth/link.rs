@@ -1,5 +1,6 @@
 //! Signed links: URLs that act for one user without signing in ("view this digest in the
-//! browser", one-click unsubscribe, the private Atom feed of one's digests).
+//! browser", one-click unsubscribe, the private Atom feed of one's digests, the proof of an
+//! e-mail address).
 //!
 //! A token is `{subject}.{expires}.{mac}`: the subject (a digest's or a user's id), when it
 //! stops working (Unix seconds, `0` for never) and HMAC-SHA-256 (`hmac` + `sha2`, never our
@@ -31,6 +32,8 @@ pub enum Purpose {
     Unsubscribe,
     /// The Atom feed of user `subject`'s digests.
     DigestFeed,
+    /// Prove the address of e-mail proof `subject` (sets the user's address verified).
+    VerifyEmail,
 }
 
 impl Purpose {
@@ -39,6 +42,7 @@ impl Purpose {
             Purpose::ViewDigest => b"keemu/view-digest/v1",
             Purpose::Unsubscribe => b"keemu/unsubscribe/v1",
             Purpose::DigestFeed => b"keemu/digest-feed/v1",
+            Purpose::VerifyEmail => b"keemu/verify-email/v1",
         }
     }
 }
@@ -141,6 +145,7 @@ mod tests {
         assert_eq!(key().verify(Purpose::Unsubscribe, &token, now()), Some(42));
         assert_eq!(key().verify(Purpose::ViewDigest, &token, now()), None);
         assert_eq!(key().verify(Purpose::DigestFeed, &token, now()), None);
+        assert_eq!(key().verify(Purpose::VerifyEmail, &token, now()), None);
     }
 
     #[test]

@@ -14,13 +14,22 @@
 //! - **Only wanted mail.** A user with `email_notifications_enabled = false` (or inactive)
 //!   keeps their digests, readable in the app, and is sent none; a digest built more than
 //!   [`DeliverySettings::max_age_seconds`] ago (say, while mail was not configured) is not
-//!   sent late.
+//!   sent late. Only verified addresses get digests (double opt-in): a digest of a user
+//!   whose `email_verified_at` is NULL stays readable in the app, `last_error`
+//!   `email_unverified`.
+//! - **E-mail address proofs.** The round also sends the pending proofs
+//!   ([`crate::models::proof`]) the same way (claim and lease, attempts, the same
+//!   [`next_step`], idempotency key `email-proof/{id}`): a short message with the signed link
+//!   that sets the address verified, valid [`super::links::VERIFY_EMAIL_HOURS`] hours from
+//!   the request. Without links configured proofs stay pending (nothing to send). A proof
+//!   whose address is no longer the user's is dropped (`failed`, `address_changed`).
 
 use super::links::Links;
 use super::render::{self, DigestLinks};
 use crate::db::{Db, DbError};
 use crate::models::digest::store;
 use crate::models::digest::{ClaimedDelivery, Delivery};
+use crate::models::proof::{self, ClaimedProof};
 use crate::observability::log;
 use crate::outbound::Outbound;
 use crate::outbound::mail::{self, MailApi, MailError, Message};
@@ -52,8 +61,19 @@ pub struct DeliveryReport {
     pub retrying: u32,
     /// Given up (refused, or out of attempts).
     pub failed: u32,
-    /// Taken out of the queue unsent: e-mail off, the user inactive, or too old.
+    /// Taken out of the queue unsent: e-mail off, the address unverified, the user
+    /// inactive, or too old.
     pub not_wanted: u32,
+    /// E-mail address proofs claimed (none when links are not configured).
+    pub proofs_claimed: u32,
+    pub proofs_sent: u32,
+    pub proofs_retrying: u32,
+    /// Given up (refused, out of attempts), or dropped (the address changed, or verified
+    /// already).
+    pub proofs_failed: u32,
+    /// Due but not sent: links are not configured (no `link_key`), so a proof has no link;
+    /// they stay pending.
+    pub proofs_unsent: u32,
 }
 
 /// What to do after an attempt that ended with `result`, the digest's `attempts`-th.
@@ -166,7 +186,104 @@ pub async fn run(
             );
         }
     }
+    match links {
+        Some(links) => send_proofs(db, outbound, api, links, settings, &mut report).await?,
+        None => {
+            report.proofs_unsent = u32::try_from(proof::due(db).await?).unwrap_or(u32::MAX);
+        }
+    }
     Ok(report)
+}
+
+/// The subject of an e-mail address proof.
+pub const PROOF_SUBJECT: &str = "Confirm your e-mail address for KeeMU";
+
+/// The text and HTML of the proof whose link is `url` (a URL of ours: digits, dots,
+/// base64url; escaped anyway).
+pub fn proof_message(url: &str) -> (String, String) {
+    let hours = super::links::VERIFY_EMAIL_HOURS;
+    let text = format!(
+        "Someone, hopefully you, asked KeeMU to send digests to this address.\n\n\
+Confirm it by opening this link (it works for {hours} hours):\n{url}\n\n\
+If it was not you, ignore this message: nothing will be sent to you.\n"
+    );
+    let href = html_escape(url);
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
+<title>{PROOF_SUBJECT}</title></head>\n<body style=\"font-family:sans-serif;\">\n\
+<p>Someone, hopefully you, asked KeeMU to send digests to this address.</p>\n\
+<p><a href=\"{href}\">Confirm your e-mail address</a> (the link works for {hours} hours).</p>\n\
+<p>If it was not you, ignore this message: nothing will be sent to you.</p>\n</body>\n</html>\n"
+    );
+    (text, html)
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Sends the due e-mail address proofs (part of [`run`]).
+async fn send_proofs(
+    db: &impl Db,
+    outbound: &impl Outbound,
+    api: &MailApi,
+    links: &Links,
+    settings: &DeliverySettings,
+    report: &mut DeliveryReport,
+) -> Result<(), DbError> {
+    let claimed = proof::claim(db, settings.limit, settings.lease_seconds).await?;
+    report.proofs_claimed = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
+    for claimed in &claimed {
+        if !claimed.wanted {
+            report.proofs_failed += 1;
+            continue;
+        }
+        let result = send_proof(outbound, api, links, claimed).await;
+        let step = next_step(result, claimed.attempts);
+        let class = result.err().map(|e| e.class());
+        proof::record(db, claimed.id, step, class).await?;
+        match step {
+            Delivery::Sent => report.proofs_sent += 1,
+            Delivery::RetryIn(_) => report.proofs_retrying += 1,
+            Delivery::Failed => report.proofs_failed += 1,
+        }
+        if let Some(class) = class {
+            log::warn(
+                "email_proof_not_sent",
+                serde_json::json!({
+                    "proof_id": claimed.id,
+                    "attempt": claimed.attempts,
+                    "error_class": class,
+                    "given_up": step == Delivery::Failed,
+                }),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Sends one claimed proof: the same message and key at every attempt.
+async fn send_proof(
+    outbound: &impl Outbound,
+    api: &MailApi,
+    links: &Links,
+    claimed: &ClaimedProof,
+) -> Result<(), MailError> {
+    let url = links.verify_email(claimed.id, claimed.created_at.as_datetime());
+    let (text, html) = proof_message(&url);
+    let key = format!("email-proof/{}", claimed.id);
+    let message = Message {
+        to: &claimed.email,
+        subject: PROOF_SUBJECT,
+        text: &text,
+        html: &html,
+        unsubscribe: None,
+        idempotency_key: &key,
+    };
+    mail::send(outbound, api, &message).await
 }
 
 #[cfg(test)]

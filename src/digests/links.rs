@@ -1,5 +1,6 @@
 //! The signed links a digest carries (see [`crate::auth::link`]): its page in the browser,
-//! one-click unsubscribe, and the private Atom feed of a user's digests. They are served by
+//! one-click unsubscribe, and the private Atom feed of a user's digests; and the link that
+//! proves an e-mail address. They are served by
 //! the api component under `/links/` (one route table: `src/http/api/routes.rs`).
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -17,6 +18,11 @@ pub const DIGEST_PATH: &str = "/links/digest";
 pub const UNSUBSCRIBE_PATH: &str = "/links/unsubscribe";
 /// Path of the Atom feed of a user's digests (`?token=`).
 pub const FEED_PATH: &str = "/links/digests.atom";
+/// Path of an e-mail address proof (`?token=`): GET shows a page with a button, POST sets
+/// the address verified.
+pub const VERIFY_EMAIL_PATH: &str = "/links/verify-email";
+/// How long an e-mail address proof's link works after the proof was asked for.
+pub const VERIFY_EMAIL_HOURS: i64 = 24;
 
 /// Builds the absolute URLs of signed links.
 #[derive(Debug, Clone)]
@@ -75,6 +81,16 @@ impl Links {
         self.url(UNSUBSCRIBE_PATH, &token)
     }
 
+    /// The link proving the address of e-mail proof `id`, asked for at `created` (working
+    /// for [`VERIFY_EMAIL_HOURS`] after it: every attempt to send it signs the same link).
+    pub fn verify_email(&self, id: i64, created: DateTime<Utc>) -> String {
+        let expires = created + TimeDelta::hours(VERIFY_EMAIL_HOURS);
+        self.url(
+            VERIFY_EMAIL_PATH,
+            &self.key.sign(Purpose::VerifyEmail, id, Some(expires)),
+        )
+    }
+
     /// The private Atom feed of `user`'s digests (never expires; changing `link_key` ends it).
     pub fn feed(&self, user: UserId) -> String {
         self.url(
@@ -118,6 +134,19 @@ mod tests {
             links
                 .unsubscribe(user, now)
                 .contains("/links/unsubscribe?token=5.")
+        );
+        let proof = links.verify_email(9, now);
+        let token = proof.split("token=").nth(1).unwrap();
+        assert!(proof.starts_with("https://keemu.example/links/verify-email?token=9."));
+        assert_eq!(
+            links.key().verify(Purpose::VerifyEmail, token, now),
+            Some(9)
+        );
+        assert_eq!(
+            links
+                .key()
+                .verify(Purpose::VerifyEmail, token, now + TimeDelta::hours(24)),
+            None
         );
     }
 

@@ -5,8 +5,10 @@
 //!
 //! - `?limit=N` (1 to [`MAX_LIMIT`]): digests claimed by this round (default
 //!   [`DEFAULT_LIMIT`]).
-//! - 200 `{"claimed", "sent", "retrying", "failed", "not_wanted", "duration_ms"}`;
-//!   `claimed == 0` means nothing was due.
+//! - 200 `{"claimed", "sent", "retrying", "failed", "not_wanted", "proofs_claimed",
+//!   "proofs_sent", "proofs_retrying", "proofs_failed", "proofs_unsent", "duration_ms"}`
+//!   (digests, then the e-mail address proofs; `proofs_unsent`: due but not sent, without
+//!   `link_key`); `claimed == 0` means nothing was due.
 //! - 401 without the token; 503 when `api_token`, the mail variables (`mail_api_token`
 //!   unset, for one: then nothing is sent and digests stay readable in the app) or the link
 //!   variables (`link_key`, `public_base_url`) are unusable, or the database is down; 404

@@ -6,11 +6,13 @@
 //!   `digest_items`, `digest_schedules`).
 //! - [`source`]: sources people follow, their subscriptions, items and the feed
 //!   (`content_sources`, `user_subscriptions`, `content_items`).
+//! - [`proof`]: e-mail address proofs (`email_proofs`).
 //! - [`page`]: [`Page`], one page of any of their keyset-paginated lists.
 
 pub mod account;
 pub mod digest;
 pub mod page;
+pub mod proof;
 pub mod source;
 pub mod user;
 

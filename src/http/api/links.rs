@@ -7,10 +7,13 @@
 //! | `GET /links/digest?token=T` | the digest `T` names, as a page (`text/html`) |
 //! | `GET /links/unsubscribe?token=T` | a page with a button that POSTs to the same URL (if the user exists); changes nothing (mail scanners fetch links) |
 //! | `POST /links/unsubscribe?token=T` | RFC 8058 one-click unsubscribe (any body, `List-Unsubscribe=One-Click` expected): e-mail off for the user `T` names, 200 and a page |
+//! | `GET /links/verify-email?token=T` | a page with a button that POSTs to the same URL (if the proof still holds); changes nothing |
+//! | `POST /links/verify-email?token=T` | sets the address of the proof `T` names verified, if it is still its user's address; 200 and a page |
 //! | `GET /links/digests.atom?token=T` | the Atom feed of the user's newest [`FEED_DIGESTS`] digests (skipped ones left out) |
 //!
 //! Refusals: a missing, forged, altered, expired or other-purpose token, and a token whose
-//! digest or user no longer exists (or whose user is inactive, for pages and the feed), all
+//! digest or user no longer exists (or whose user is inactive, for pages and the feed), an
+//! address proof whose address is no longer its user's, all
 //! answer **404** `no such link`, the same body whatever the reason, and change nothing.
 //! `link_key` empty (the default): every `/links/...` route answers 404 saying links are
 //! disabled; an invalid `link_key` or `public_base_url`: 503 (not configured).
@@ -31,6 +34,7 @@ use crate::digests::render::{self, DigestLinks};
 use crate::domain::UserId;
 use crate::http::{ApiError, Request, Response};
 use crate::models::digest::linked;
+use crate::models::proof;
 
 /// Digests in the Atom feed.
 pub const FEED_DIGESTS: u32 = 20;
@@ -145,6 +149,34 @@ Unsubscribe</button></form>\n\
                     "You are unsubscribed",
                     "<p>KeeMU will send you no more digest e-mails.</p>\n\
 <p>You can turn them back on at any time in your KeeMU settings.</p>",
+                ),
+            ))
+        }
+        LinkOp::VerifyEmailPage => {
+            let id = verify(links, Purpose::VerifyEmail, &token, now)?;
+            if !proof::valid(db, id).await? {
+                return Err(NO_SUCH_LINK);
+            }
+            Ok(body(
+                HTML,
+                notice(
+                    "Confirm your e-mail address",
+                    "<p>Confirm that KeeMU may send digests to this address?</p>\n\
+<form method=\"post\"><button type=\"submit\" style=\"font-size:1rem;padding:8px 16px;\">\
+Confirm</button></form>",
+                ),
+            ))
+        }
+        LinkOp::VerifyEmail => {
+            let id = verify(links, Purpose::VerifyEmail, &token, now)?;
+            if !proof::verify(db, id).await? {
+                return Err(NO_SUCH_LINK);
+            }
+            Ok(body(
+                HTML,
+                notice(
+                    "Your e-mail address is confirmed",
+                    "<p>KeeMU will send your digests to this address.</p>",
                 ),
             ))
         }

@@ -7,6 +7,7 @@
 //! | `/api/v1/me/preferences`       | GET, HEAD, PATCH         |
 //! | `/api/v1/me/password`          | POST                     |
 //! | `/api/v1/me/identities/google` | POST                     |
+//! | `/api/v1/me/email/verification` | POST                    |
 //!
 //! `/me` and `/me/preferences` are served by the [`super::users`] handlers with
 //! [`crate::models::user::Scope::ActiveOnly`] (see the dispatch in [`super`]): the same
@@ -20,6 +21,10 @@
 //!   token of a Google account linked to it, issued within [`FRESH_GOOGLE_PROOF`]. The new
 //!   address is unproved, and every other session of the user is revoked.
 //!
+//! `POST /me/email/verification` asks for a proof of the current address: a signed link
+//! mailed by the delivery round ([`crate::digests::deliver`]) that sets it verified.
+//! Digests are mailed only to verified addresses.
+//!
 //! Every password check is reserved first ([`super::auth::check_password`]): a wrong current
 //! password counts toward the sign-in throttle of the account's e-mail.
 
@@ -32,8 +37,10 @@ use super::{auth as auth_routes, input, users};
 use crate::auth::{self, Password};
 use crate::db::Db;
 use crate::domain::UserId;
+use crate::http::json_response;
 use crate::http::{ApiError, FieldError, Request, Response, empty_response, json};
 use crate::models::account::{self, LinkOutcome, Verifier, store};
+use crate::models::proof::{self, Requested};
 use crate::models::user::{self, Scope};
 use crate::observability::log;
 use crate::outbound::Outbound;
@@ -226,5 +233,30 @@ pub async fn link_google<D: Db>(
             );
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
+    }
+}
+
+/// `POST /me/email/verification` (no body): queues a proof of the signed-in user's current
+/// address, mailed by the next delivery round (one statement, [`proof::request`]). 200
+/// `{"verified": true}` when the address is verified already (nothing queued); else 202
+/// `{"verified": false, "queued": true}`, or `"queued": false` when a proof is pending
+/// already. At most [`proof::MAX_PER_DAY`] proofs a day: 429 with `Retry-After` beyond.
+pub async fn request_email_proof<D: Db>(me: UserId, db: &D) -> Result<Response, ApiError> {
+    match proof::request(db, me).await? {
+        Requested::UserGone => Err(ACCOUNT_GONE),
+        Requested::Verified => Ok(json_response(StatusCode::OK, &json!({ "verified": true }))),
+        Requested::Queued(queued) => {
+            if queued {
+                log::info("email_proof_queued", json!({ "user_id": me.to_string() }));
+            }
+            Ok(json_response(
+                StatusCode::ACCEPTED,
+                &json!({ "verified": false, "queued": queued }),
+            ))
+        }
+        Requested::TooMany(retry_after) => Err(ApiError::TooManyRequests {
+            retry_after,
+            detail: "too many e-mail address proofs asked for today; retry after the time in Retry-After",
+        }),
     }
 }

@@ -130,6 +130,7 @@ async fn route<D: Db>(
         }
         Op::ChangePassword => me::change_password(request, me()?, config, db).await,
         Op::LinkGoogle => me::link_google(request, me()?, config, db, outbound, now).await,
+        Op::RequestEmailProof => me::request_email_proof(me()?, db).await,
         Op::ListSubscriptions => subscriptions::list(request, me()?, db).await,
         Op::Subscribe => subscriptions::subscribe(request, me()?, config, db, outbound).await,
         Op::GetSubscription => subscriptions::get(request, me()?, sub()?, db).await,

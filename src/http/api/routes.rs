@@ -41,6 +41,7 @@ pub enum Op {
     UpdateMyPreferences,
     ChangePassword,
     LinkGoogle,
+    RequestEmailProof,
     ListSubscriptions,
     Subscribe,
     GetSubscription,
@@ -445,6 +446,31 @@ pub static ROUTES: &[Route] = &[
         }],
     },
     Route {
+        path: "/me/email/verification",
+        access: Access::User,
+        operations: &[Operation {
+            method: Method::POST,
+            op: Op::RequestEmailProof,
+            id: "requestEmailProof",
+            summary: "Ask for a signed link, mailed to the current address, that proves it (digests are mailed only to verified addresses)",
+            request: None,
+            query: &[],
+            conditional: false,
+            replies: &[
+                reply(
+                    200,
+                    "The address is verified already; nothing queued",
+                    Some("EmailVerification"),
+                ),
+                reply(
+                    202,
+                    "Not verified: a proof is queued (or was pending already)",
+                    Some("EmailVerification"),
+                ),
+            ],
+        }],
+    },
+    Route {
         path: "/me/subscriptions",
         access: Access::User,
         operations: &[
@@ -646,6 +672,10 @@ pub enum LinkOp {
     Unsubscribe,
     /// `GET`: the Atom feed of a user's digests.
     DigestFeed,
+    /// `GET`: a page with a button that proves an e-mail address (changes nothing).
+    VerifyEmailPage,
+    /// `POST`: sets the address of the proof verified.
+    VerifyEmail,
 }
 
 /// A signed link's path and its operations.
@@ -701,6 +731,13 @@ pub static LINK_ROUTES: &[LinkRoute] = &[
     LinkRoute {
         path: crate::digests::links::FEED_PATH,
         operations: &[(Method::GET, LinkOp::DigestFeed)],
+    },
+    LinkRoute {
+        path: crate::digests::links::VERIFY_EMAIL_PATH,
+        operations: &[
+            (Method::GET, LinkOp::VerifyEmailPage),
+            (Method::POST, LinkOp::VerifyEmail),
+        ],
     },
 ];
 

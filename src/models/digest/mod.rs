@@ -47,7 +47,7 @@ pub struct ClaimedDelivery {
     pub user_id: UserId,
     /// Attempts so far, this one included.
     pub attempts: i64,
-    /// `false`: taken out of the queue (e-mail off, the user inactive, or the digest too
+    /// `false`: taken out of the queue (e-mail off, the address unverified, the user inactive, or the digest too
     /// old), not to be sent.
     pub wanted: bool,
     pub email: String,

@@ -171,13 +171,15 @@ pub const LIST: &str = "SELECT u.id AS user_id, page.* FROM users u
 
 /// Claims up to `$1` built digests whose delivery is due (`next_attempt_at` passed),
 /// skipping those another sender holds. Those still wanted (the user is active, has e-mail
-/// on, and the digest was built less than `$3` seconds ago) count one attempt and are leased
+/// on, a verified address, and the digest was built less than `$3` seconds ago: an address
+/// nobody proved is never mailed, `email_unverified`) count one attempt and are leased
 /// for `$2` seconds (their next attempt moves past the lease); the others are taken out of
 /// the queue (`next_attempt_at` NULL, `last_error` says why), never sent. One row per
 /// claimed digest, `wanted` telling which; the address and time zone of the wanted.
 pub const CLAIM_DELIVERIES: &str = "WITH due AS (
         SELECT d.id, u.email, u.timezone,
             (u.is_active AND COALESCE(p.email_notifications_enabled, true)) AS enabled,
+            (u.email_verified_at IS NOT NULL) AS verified,
             (d.created_at > now() - $3::bigint * interval '1 second') AS fresh
         FROM digests d
         JOIN users u ON u.id = d.user_id
@@ -188,15 +190,16 @@ pub const CLAIM_DELIVERIES: &str = "WITH due AS (
         FOR UPDATE OF d SKIP LOCKED
     ), claimed AS (
         UPDATE digests d SET
-            next_attempt_at = CASE WHEN due.enabled AND due.fresh
+            next_attempt_at = CASE WHEN due.enabled AND due.verified AND due.fresh
                 THEN now() + $2::bigint * interval '1 second' END,
             delivery_attempts = d.delivery_attempts
-                + CASE WHEN due.enabled AND due.fresh THEN 1 ELSE 0 END,
+                + CASE WHEN due.enabled AND due.verified AND due.fresh THEN 1 ELSE 0 END,
             last_error = CASE WHEN NOT due.enabled THEN 'email_off'
+                WHEN NOT due.verified THEN 'email_unverified'
                 WHEN NOT due.fresh THEN 'stale' ELSE d.last_error END
         FROM due WHERE d.id = due.id
         RETURNING d.id, d.user_id, d.delivery_attempts::bigint AS delivery_attempts,
-            (due.enabled AND due.fresh) AS wanted, due.email, due.timezone
+            (due.enabled AND due.verified AND due.fresh) AS wanted, due.email, due.timezone
     )
     SELECT id, user_id, delivery_attempts, wanted, email, timezone FROM claimed ORDER BY id";
 
