@@ -1437,6 +1437,7 @@ fn me_routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("HEAD", "/api/v1/me/digests", None),
         ("GET", "/api/v1/me/digests/1", None),
         ("HEAD", "/api/v1/me/digests/1", None),
+        ("POST", "/api/v1/me/email/verification", None),
         (
             "POST",
             "/api/v1/me/identities/google",
