@@ -7,23 +7,17 @@
 use spin_sdk::pg::ParameterValue;
 
 use super::DigestView;
+use super::sql::digest_view_columns;
 use super::store::view;
 use crate::db::{Db, DbError};
 use crate::domain::{Timezone, UserId};
 
 /// Digest `$1` with its items in order (as [`super::sql::DIGEST`]) and its reader's time zone,
 /// if its reader's account is active.
-pub const DIGEST_BY_ID: &str = "SELECT u.timezone, d.id, d.user_id,
-        (d.period_start AT TIME ZONE 'UTC') AS period_start,
-        (d.period_end AT TIME ZONE 'UTC') AS period_end,
-        d.update_frequency, d.summary_length, d.status, d.item_count::bigint AS item_count,
-        d.overview, (d.sent_at AT TIME ZONE 'UTC') AS sent_at,
-        (d.created_at AT TIME ZONE 'UTC') AS created_at,
-        di.position::bigint AS item_position, ci.id AS item_id, ci.title AS item_title,
-        ci.url AS item_url, di.excerpt AS item_excerpt,
-        (ci.published_at AT TIME ZONE 'UTC') AS item_published_at,
-        cs.id AS item_source_id, cs.kind AS item_source_kind,
-        COALESCE(us.display_name, cs.title, cs.identifier) AS item_source_name
+pub const DIGEST_BY_ID: &str = concat!(
+    "SELECT u.timezone, ",
+    digest_view_columns!(),
+    "
     FROM digests d
     JOIN users u ON u.id = d.user_id AND u.is_active
     LEFT JOIN digest_items di ON di.digest_id = d.id
@@ -31,13 +25,15 @@ pub const DIGEST_BY_ID: &str = "SELECT u.timezone, d.id, d.user_id,
     LEFT JOIN content_sources cs ON cs.id = ci.source_id
     LEFT JOIN user_subscriptions us ON us.user_id = d.user_id AND us.source_id = cs.id
     WHERE d.id = $1::bigint
-    ORDER BY di.position";
+    ORDER BY di.position"
+);
 
 /// The name of active user `$1` and their newest `$2` digests that were not skipped (newest
 /// period first), with their items in order: one row per item (as
 /// [`super::sql::DIGEST`]), one row with NULL item columns for a digest without any, and
 /// one row with NULL digest columns when the user has no digest. No row: no such active user.
-pub const FEED: &str = "WITH u AS (
+pub const FEED: &str = concat!(
+    "WITH u AS (
         SELECT id, name FROM users WHERE id = $1::bigint AND is_active
     ), d AS (
         SELECT d.* FROM digests d JOIN u ON u.id = d.user_id
@@ -45,24 +41,17 @@ pub const FEED: &str = "WITH u AS (
         ORDER BY d.period_end DESC, d.id DESC
         LIMIT $2::bigint
     )
-    SELECT u.name AS user_name, d.id, d.user_id,
-        (d.period_start AT TIME ZONE 'UTC') AS period_start,
-        (d.period_end AT TIME ZONE 'UTC') AS period_end,
-        d.update_frequency, d.summary_length, d.status, d.item_count::bigint AS item_count,
-        d.overview, (d.sent_at AT TIME ZONE 'UTC') AS sent_at,
-        (d.created_at AT TIME ZONE 'UTC') AS created_at,
-        di.position::bigint AS item_position, ci.id AS item_id, ci.title AS item_title,
-        ci.url AS item_url, di.excerpt AS item_excerpt,
-        (ci.published_at AT TIME ZONE 'UTC') AS item_published_at,
-        cs.id AS item_source_id, cs.kind AS item_source_kind,
-        COALESCE(us.display_name, cs.title, cs.identifier) AS item_source_name
+    SELECT u.name AS user_name, ",
+    digest_view_columns!(),
+    "
     FROM u
     LEFT JOIN d ON true
     LEFT JOIN digest_items di ON di.digest_id = d.id
     LEFT JOIN content_items ci ON ci.id = di.content_item_id
     LEFT JOIN content_sources cs ON cs.id = ci.source_id
     LEFT JOIN user_subscriptions us ON us.user_id = d.user_id AND us.source_id = cs.id
-    ORDER BY d.period_end DESC, d.id DESC, di.position";
+    ORDER BY d.period_end DESC, d.id DESC, di.position"
+);
 
 /// Turns e-mail off for user `$1`: `email_notifications_enabled = false` in their
 /// preferences, a row with the other columns' defaults if they had none. A user already

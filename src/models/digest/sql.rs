@@ -118,14 +118,13 @@ pub const RESCHEDULE: &str = "UPDATE digest_schedules
     SET due_at = ($2::timestamp AT TIME ZONE 'UTC'), lease_until = NULL
     WHERE user_id = $1::bigint";
 
-/// Digest `$1` with its items in order, if it belongs to user `$2`: one row per item (the
-/// digest's columns repeated), or one row with NULL item columns for a digest without any.
-/// The source's name is the user's display name for the subscription, else the source's
-/// title, else its identifier. The statement starts from the user's row: no row at all
-/// means no such user, one row with a NULL `id` no such digest of theirs (another user's
-/// id looks the same); `user_active` says whether the account is active (the API answers
-/// 401 on every `/me` route when it is not).
-pub const DIGEST: &str = "SELECT u.is_active AS user_active, d.id, d.user_id,
+/// The columns [`super::store::view`] decodes, one row per item of a digest `d` (items `di`
+/// joined to `ci`, their source `cs`, the reader's subscription `us`): the one list
+/// [`DIGEST`] and the signed links' statements ([`super::linked`]) select, as a string
+/// literal for `concat!`.
+macro_rules! digest_view_columns {
+    () => {
+        "d.id, d.user_id,
         (d.period_start AT TIME ZONE 'UTC') AS period_start,
         (d.period_end AT TIME ZONE 'UTC') AS period_end,
         d.update_frequency, d.summary_length, d.status, d.item_count::bigint AS item_count,
@@ -135,7 +134,22 @@ pub const DIGEST: &str = "SELECT u.is_active AS user_active, d.id, d.user_id,
         ci.url AS item_url, di.excerpt AS item_excerpt,
         (ci.published_at AT TIME ZONE 'UTC') AS item_published_at,
         cs.id AS item_source_id, cs.kind AS item_source_kind,
-        COALESCE(us.display_name, cs.title, cs.identifier) AS item_source_name
+        COALESCE(us.display_name, cs.title, cs.identifier) AS item_source_name"
+    };
+}
+pub(super) use digest_view_columns;
+
+/// Digest `$1` with its items in order, if it belongs to user `$2`: one row per item (the
+/// digest's columns repeated), or one row with NULL item columns for a digest without any.
+/// The source's name is the user's display name for the subscription, else the source's
+/// title, else its identifier. The statement starts from the user's row: no row at all
+/// means no such user, one row with a NULL `id` no such digest of theirs (another user's
+/// id looks the same); `user_active` says whether the account is active (the API answers
+/// 401 on every `/me` route when it is not).
+pub const DIGEST: &str = concat!(
+    "SELECT u.is_active AS user_active, ",
+    digest_view_columns!(),
+    "
     FROM users u
     LEFT JOIN digests d ON d.id = $1::bigint AND d.user_id = u.id
     LEFT JOIN digest_items di ON di.digest_id = d.id
@@ -143,7 +157,8 @@ pub const DIGEST: &str = "SELECT u.is_active AS user_active, d.id, d.user_id,
     LEFT JOIN content_sources cs ON cs.id = ci.source_id
     LEFT JOIN user_subscriptions us ON us.user_id = d.user_id AND us.source_id = cs.id
     WHERE u.id = $2::bigint
-    ORDER BY di.position";
+    ORDER BY di.position"
+);
 
 /// `$1` user, `$2`/`$3` the cursor (`period_end` as a UTC `timestamp`, `id`; NULL, NULL: from
 /// the newest), `$4` limit. The user's digests strictly older than the cursor in the order
